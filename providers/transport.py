@@ -145,13 +145,13 @@ def _session() -> aiohttp.ClientSession:
 
 
 def _forget_closed_loops() -> None:
-    """Drop sessions of loops that have ended (each ``asyncio.run`` makes a new loop)."""
+    """Drop sessions of loops that have ended (each ``asyncio.run`` makes a new loop).
+
+    Their sockets died with their loop; nothing can be awaited on a closed loop, so the session is
+    only detached from its connector, which the garbage collector then frees.
+    """
     for loop in [loop for loop in _sessions if loop.is_closed()]:
-        session = _sessions.pop(loop)
-        connector = session.connector
-        session.detach()
-        if connector is not None:
-            connector.close()  # its loop is gone: this only marks it closed, nothing to await
+        _sessions.pop(loop).detach()
 
 
 async def aclose() -> None:

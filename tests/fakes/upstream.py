@@ -90,6 +90,7 @@ class FakeUpstream:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        self._loop.close()
 
     async def _serve(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)

@@ -1,5 +1,6 @@
 import pytest
 
+from tests.fakes.anthropic_responses import install_anthropic_routes
 from tests.fakes.openai_responses import install_openai_routes
 from tests.fakes.upstream import FakeUpstream
 
@@ -8,17 +9,10 @@ from tests.fakes.upstream import FakeUpstream
 def _upstream_server():
     server = FakeUpstream()
     install_openai_routes(server)
-    for install in _extra_route_installers():
-        install(server)
+    install_anthropic_routes(server)
     server.start()
     yield server
     server.stop()
-
-
-def _extra_route_installers():
-    from tests.fakes.anthropic_responses import install_anthropic_routes
-
-    return [install_anthropic_routes]
 
 
 @pytest.fixture
