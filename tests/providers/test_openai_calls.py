@@ -278,10 +278,12 @@ def test_completion_cost_prices_the_response_from_the_bundled_table(openai_call)
     response = completion(messages=MESSAGES, **openai_call)
 
     # gpt-4o-mini: $0.15 / 1M input, $0.60 / 1M output (shared price table).
-    assert completion_cost(response) == Decimal("11") * Decimal("0.00000015") + Decimal("6") * Decimal("0.0000006")
+    expected = Decimal("11") * Decimal("0.00000015") + Decimal("6") * Decimal("0.0000006")
+    assert completion_cost(response) == expected
 
 
 def test_completion_cost_uses_per_call_custom_pricing(openai_call):
-    response = completion(messages=MESSAGES, input_cost_per_token=0.001, output_cost_per_token=0.002, **openai_call)
+    prices = {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002}
+    response = completion(messages=MESSAGES, **prices, **openai_call)
 
     assert completion_cost(response) == Decimal("0.011") + Decimal("0.012")
