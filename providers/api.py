@@ -167,7 +167,9 @@ class _CacheSlot:
         self.read = cache is not None and not controls.no_cache
         self.write = cache is not None and not controls.no_store
         self.key = (
-            cache_key(call.operation, call.model, call.body, namespace=controls.namespace) if cache else ""
+            ""
+            if cache is None
+            else cache_key(call.operation, call.model, call.body, namespace=controls.namespace)
         )
 
     def store_stream(self, chunks: list[dict[str, Any]], state: StreamState) -> None:

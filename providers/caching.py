@@ -366,6 +366,12 @@ def enable_cache(
         raise ValueError(f'Unknown cache type {type!r}: use "local" or "redis".')
 
 
+def use_cache(cache: Cache | None) -> None:
+    """Use this cache instance for every call (any object with the ``Cache`` methods), or none."""
+    global _active_cache
+    _active_cache = cache
+
+
 def disable_cache() -> None:
     """Turn the response cache off; calls go upstream every time."""
     global _active_cache

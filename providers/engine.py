@@ -40,7 +40,8 @@ def _upstream_error(
         payload = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         payload = None
-    return spec.adapter.map_error(status, payload, raw.decode("utf-8", "replace"), headers, deployment)
+    error = spec.adapter.map_error(status, payload, raw.decode("utf-8", "replace"), headers, deployment)
+    return error.redact(deployment.api_key)
 
 
 def _stamp(operation: Operation, payload: dict[str, Any]) -> dict[str, Any]:

@@ -54,6 +54,15 @@ class APIError(Exception):
         where = "/".join(part for part in (self.provider, self.model) if part)
         return f"{where}: {self.message}" if where else self.message
 
+    def redact(self, secret: str | None) -> APIError:
+        """Remove a credential the upstream echoed back (OpenAI's 401 quotes the key it was given)."""
+        if secret and len(secret) >= 8:
+            masked = f"{secret[:3]}...{secret[-4:]}"
+            self.message = self.message.replace(secret, masked)
+            self.args = (self.message,)
+            self.body = None  # the raw body may quote it too; the message keeps what callers need
+        return self
+
     def to_openai_error(self) -> dict:
         """Return the error as OpenAI's JSON body: ``{"error": {message, type, param, code}}``."""
         return {"error": {"message": str(self), "type": self.type, "param": self.param, "code": self.code}}

@@ -39,14 +39,12 @@ def _tokens(text: str) -> int:
 
 
 def _prompt_text(operation: Operation, body: Mapping[str, Any]) -> str:
-    if operation == "chat":
-        return " ".join(str(message.get("content") or "") for message in body.get("messages", ()))
     value = body.get("prompt") if operation != "embedding" else body.get("input")
     return " ".join(map(str, value)) if isinstance(value, list) else str(value or "")
 
 
-def _usage(prompt: str, completion: str) -> dict[str, int]:
-    prompt_tokens, completion_tokens = _tokens(prompt), _tokens(completion)
+def _usage(prompt_tokens: int, completion: str) -> dict[str, int]:
+    completion_tokens = _tokens(completion)
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -88,7 +86,10 @@ def respond(operation: Operation, body: Mapping[str, Any], deployment: ResolvedD
 
 
 def _chat(body: Mapping[str, Any], deployment: ResolvedDeployment, text: str) -> MockReply:
-    usage = _usage(_prompt_text("chat", body), text)
+    messages = list(body.get("messages") or ())
+    usage = _usage(
+        token_counter(model=DEFAULT_TOKENIZER_MODEL, messages=messages, tools=body.get("tools")), text
+    )
     head = {"id": "chatcmpl-mock", "model": deployment.model}
     payload = {
         **head,
@@ -114,7 +115,7 @@ def _chat(body: Mapping[str, Any], deployment: ResolvedDeployment, text: str) ->
 
 
 def _text_completion(body: Mapping[str, Any], deployment: ResolvedDeployment, text: str) -> MockReply:
-    usage = _usage(_prompt_text("text_completion", body), text)
+    usage = _usage(_tokens(_prompt_text("text_completion", body)), text)
     head = {"id": "cmpl-mock", "object": "text_completion", "model": deployment.model}
     payload = {**head, "choices": [{"index": 0, "text": text, "finish_reason": "stop"}], "usage": usage}
     chunks = [
