@@ -1,0 +1,1 @@
+"""Models of the billing app: prices, ledger entries, spend rollups and budgets (none yet)."""

@@ -1,0 +1,226 @@
+"""Django settings for the LLM gateway.
+
+This module is the one place that reads the environment. With no variables set the gateway runs
+embedded: SQLite, an in-process cache, a Celery broker on the filesystem and generated secrets, all
+under the runtime directory `var/`. Production sets DATABASE_URL, REDIS_URL, CELERY_BROKER_URL and
+DJANGO_SECRET_KEY; README.md lists every variable.
+"""
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import quote
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_TRUE_WORDS = {"1", "true", "yes", "on"}
+_FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+def env_str(name: str, default: str = "") -> str:
+    """Return the variable `name`, or `default` when it is unset or empty."""
+    return os.environ.get(name, "").strip() or default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Return the variable `name` read as a yes/no word (1/0, true/false, yes/no, on/off)."""
+    value = env_str(name).lower()
+    if not value:
+        return default
+    if value in _TRUE_WORDS:
+        return True
+    if value in _FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a yes/no value; use 1/0, true/false, yes/no or on/off."
+    )
+
+
+def env_int(name: str, default: int) -> int:
+    """Return the variable `name` read as an integer."""
+    value = env_str(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an integer.") from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """Return the variable `name` read as a comma-separated list, blanks dropped."""
+    value = env_str(name)
+    if not value:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def secret_key_load(path: Path) -> str:
+    """Return the secret key stored at `path`, generating and storing it on first use."""
+    if not path.exists():
+        # Write a private temporary file, then link it into place: the link fails if another
+        # process got there first, and every process ends up reading the same key.
+        staging_path = path.with_name(f".{path.name}.{os.getpid()}")
+        descriptor = os.open(staging_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as staging_file:
+            staging_file.write(secrets.token_urlsafe(50))
+        try:
+            os.link(staging_path, path)
+        except FileExistsError:
+            pass
+        finally:
+            staging_path.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(f"{path} is empty; delete it to generate a new secret key.")
+    return key
+
+
+def database_config(url: str) -> dict:
+    """Return the Django DATABASES entry for a sqlite:// or postgres:// URL."""
+    try:
+        config = dj_database_url.parse(url, conn_max_age=0)
+    except ValueError as error:
+        # The URL may hold a password: name the problem, never echo the URL.
+        raise ImproperlyConfigured(
+            f"DATABASE_URL is not a usable database URL: {error} "
+            "Use sqlite:///absolute/path/gateway.sqlite3 or postgres://user:password@host:5432/name."
+        ) from None
+    if config["ENGINE"] not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
+        # Checked here rather than in a system check: Django imports the backend (and fails on its
+        # missing driver) while loading models, before any check runs.
+        scheme = url.partition(":")[0]
+        raise ImproperlyConfigured(
+            f"DATABASE_URL scheme {scheme!r} is not supported; the gateway runs on SQLite "
+            "(sqlite:///absolute/path/gateway.sqlite3) or PostgreSQL (postgres://user:password@host:5432/name)."
+        )
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {
+            # Take the write lock when a transaction starts, so concurrent writers wait for
+            # `timeout` seconds instead of failing with "database is locked" mid-transaction.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        # psycopg 3's pool (Django 5.1+); Django requires CONN_MAX_AGE = 0 with it.
+        config.setdefault("OPTIONS", {})["pool"] = env_bool("DATABASE_POOL", True)
+    return config
+
+
+VAR_DIR = Path(env_str("GATEWAY_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+_secret_key_file = None if SECRET_KEY else VAR_DIR / "secret_key"
+if _secret_key_file is not None:
+    SECRET_KEY = secret_key_load(_secret_key_file)
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+_default_database_url = f"sqlite:///{quote(str(VAR_DIR / 'gateway.sqlite3'))}"
+DATABASES = {"default": database_config(env_str("DATABASE_URL", _default_database_url))}
+_embedded = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+
+_redis_url = env_str("REDIS_URL")
+if _redis_url:
+    CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": _redis_url}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "llm_gateway",
+    "billing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "gateway_project.urls"
+WSGI_APPLICATION = "gateway_project.wsgi.application"
+ASGI_APPLICATION = "gateway_project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+if not CELERY_BROKER_URL:
+    # kombu's filesystem transport: a broker with no server, for one machine. Producers and
+    # workers share one queue folder; `control` holds the exchange bindings.
+    CELERY_BROKER_URL = "filesystem://"
+    _celery_dir = VAR_DIR / "celery"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_celery_dir / "queue"),
+        "data_folder_out": str(_celery_dir / "queue"),
+        "processed_folder": str(_celery_dir / "processed"),
+        "control_folder": str(_celery_dir / "control"),
+        "store_processed": False,
+    }
+    for _folder in ("queue", "processed", "control"):
+        (_celery_dir / _folder).mkdir(parents=True, exist_ok=True)
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Gateway knobs, read through llm_gateway.conf.gateway_setting().
+GATEWAY = {
+    # Bearer token with every management right; empty turns master-key access off.
+    "MASTER_KEY": env_str("GATEWAY_MASTER_KEY"),
+    # Runtime files: SQLite database, generated secret key, admin password, Celery queue.
+    "VAR_DIR": VAR_DIR,
+    # Where the generated secret key lives, or None when DJANGO_SECRET_KEY is set.
+    "SECRET_KEY_FILE": _secret_key_file,
+    # Port `manage.py start` listens on unless --port says otherwise.
+    "PORT": env_int("PORT", 8000),
+    # Serve /static/ from the ASGI app (the admin's CSS under uvicorn). Production puts a web
+    # server or CDN in front of `collectstatic` output instead.
+    "SERVE_STATIC": env_bool("GATEWAY_SERVE_STATIC", _embedded),
+    # Redis for shared counters and queues; empty in the embedded mode.
+    "REDIS_URL": _redis_url,
+}

@@ -1,0 +1,1 @@
+"""HTTP views of the llm_gateway app, one module per resource."""

@@ -1,0 +1,66 @@
+"""System checks that catch a misconfigured gateway at start-up instead of at the first request.
+
+DATABASE_URL is validated in settings instead: Django loads the database backend before checks run.
+"""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from kombu.transport import TRANSPORT_ALIASES
+
+from llm_gateway.conf import gateway_setting
+
+REDIS_SCHEMES = {"redis", "rediss", "unix"}
+
+
+@register()
+def redis_url_check(app_configs, **kwargs) -> list[CheckMessage]:
+    """Flag a REDIS_URL that redis-py cannot connect with."""
+    redis_url = gateway_setting("REDIS_URL")
+    if not redis_url or urlsplit(redis_url).scheme in REDIS_SCHEMES:
+        return []
+    return [
+        Error(
+            f"REDIS_URL has the scheme {urlsplit(redis_url).scheme!r}; Redis URLs start with redis://, "
+            "rediss:// (TLS) or unix://.",
+            hint="For example REDIS_URL=redis://127.0.0.1:6379/0, or unset it to run without Redis.",
+            id="llm_gateway.E001",
+        )
+    ]
+
+
+@register()
+def celery_broker_check(app_configs, **kwargs) -> list[CheckMessage]:
+    """Flag a CELERY_BROKER_URL whose transport kombu does not know."""
+    errors = []
+    # Celery accepts a ;-separated failover list; "sqla+postgresql://" names the transport first.
+    for broker_url in settings.CELERY_BROKER_URL.split(";"):
+        transport = urlsplit(broker_url.strip()).scheme.partition("+")[0]
+        if transport not in TRANSPORT_ALIASES:
+            errors.append(
+                Error(
+                    f"CELERY_BROKER_URL names the transport {transport!r}, which Celery does not know.",
+                    hint="Use redis://, amqp:// (RabbitMQ), or unset it for filesystem broker.",
+                    id="llm_gateway.E002",
+                )
+            )
+    return errors
+
+
+@register(Tags.security)
+def secret_key_check(app_configs, **kwargs) -> list[CheckMessage]:
+    """Flag a shared-database deployment that relies on the per-machine generated secret key."""
+    secret_key_file = gateway_setting("SECRET_KEY_FILE")
+    shared_database = settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
+    if settings.DEBUG or secret_key_file is None or not shared_database:
+        return []
+    return [
+        Warning(
+            "DJANGO_SECRET_KEY is not set, so this instance signs sessions and tokens with the key it "
+            f"generated in {secret_key_file}; other instances sharing the database generate their own "
+            "keys and reject each other's sessions.",
+            hint="Set DJANGO_SECRET_KEY to the same long random value on every instance.",
+            id="llm_gateway.W001",
+        )
+    ]

@@ -1,0 +1,1 @@
+"""Services of the llm_gateway app: the functions that write."""
