@@ -133,6 +133,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 INSTALLED_APPS = [
+    "unfold",  # the admin's theme: must come before django.contrib.admin
+    "unfold.contrib.filters",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -140,6 +142,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "llm_gateway",
     "billing",
 ]
@@ -223,4 +226,30 @@ GATEWAY = {
     "SERVE_STATIC": env_bool("GATEWAY_SERVE_STATIC", _embedded),
     # Redis for shared counters and queues; empty in the embedded mode.
     "REDIS_URL": _redis_url,
+    # Fernet key for provider credentials at rest (Fernet.generate_key()); empty derives one from
+    # the secret key, so changing DJANGO_SECRET_KEY then makes stored credentials unreadable.
+    "ENCRYPTION_KEY": env_str("GATEWAY_ENCRYPTION_KEY"),
+    # LiteLLM config.yaml imported at every start, when set.
+    "CONFIG_PATH": env_str("GATEWAY_CONFIG"),
+    # How long another instance may keep serving a changed key, team or deployment from its
+    # in-process cache (seconds): each instance checks a shared generation counter this often.
+    "CONFIG_REFRESH_SECONDS": float(env_str("GATEWAY_CONFIG_REFRESH_SECONDS", "2")),
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "llm_gateway.apis.management.exceptions.openai_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "LLM Gateway API",
+    "DESCRIPTION": "OpenAI-compatible inference endpoints and a LiteLLM-compatible management API.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+UNFOLD = {
+    "SITE_TITLE": "LLM Gateway admin",
+    "SITE_HEADER": "LLM Gateway admin",
 }

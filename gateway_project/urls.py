@@ -1,12 +1,9 @@
 """The gateway's URL map."""
 
 from django.contrib import admin
-from django.urls import path
-
-from llm_gateway.apis import health
+from django.urls import include, path
 
 urlpatterns = [
-    path("", health.liveliness, name="health-root"),
-    path("health/liveliness", health.liveliness, name="health-liveliness"),
     path("admin/", admin.site.urls),
+    path("", include("llm_gateway.urls")),
 ]

@@ -10,4 +10,6 @@ class LlmGatewayConfig(AppConfig):
 
     def ready(self) -> None:
         # Importing the module registers its system checks.
-        from llm_gateway import checks  # noqa: F401 - imported for its @register side effect
+        from llm_gateway import checks, signals  # noqa: F401 - checks registers itself on import
+
+        signals.connect()

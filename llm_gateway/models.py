@@ -1,1 +1,195 @@
-"""Models of the llm_gateway app: teams, memberships, virtual keys and deployments (none yet)."""
+"""Teams, memberships, virtual keys, deployments and end users.
+
+Field names follow LiteLLM's (``key_alias``, ``max_budget``, ``budget_duration``, ``rpm_limit``...) so
+its users find what they know. Keys are stored only as a SHA-256 hash plus a display prefix; provider
+credentials on deployments are encrypted at rest or kept as ``os.environ/NAME`` references.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from llm_gateway.budget_durations import validate_budget_duration
+from providers.registry import PROVIDERS
+
+MONEY = {"max_digits": 20, "decimal_places": 10}
+
+
+class BudgetFields(models.Model):
+    """Budget and rate-limit fields shared by teams, keys and end users (enforced by billing)."""
+
+    max_budget = models.DecimalField(**MONEY, null=True, blank=True, help_text="Hard limit in USD.")
+    soft_budget = models.DecimalField(**MONEY, null=True, blank=True, help_text="Alert threshold in USD.")
+    budget_duration = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        validators=[validate_budget_duration],
+        help_text="Reset period: 30s, 10m, 1h, 1d, 1w or 1mo. Empty: never resets.",
+    )
+    budget_reset_at = models.DateTimeField(null=True, blank=True)
+    spend = models.DecimalField(**MONEY, default=Decimal("0"))
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute.")
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens per minute.")
+    max_parallel_requests = models.PositiveIntegerField(null=True, blank=True)
+    blocked = models.BooleanField(default=False)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Team(BudgetFields):
+    team_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team_alias = models.CharField(max_length=200, unique=True)
+    # Declared last: from here on, the name `models` in this class body is this field, not the module.
+    models = models.JSONField(default=list, blank=True, help_text="Allowed model names; empty allows all.")
+
+    class Meta:
+        ordering = ["team_alias"]
+
+    def __str__(self) -> str:
+        return self.team_alias
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Team admin"
+        MEMBER = "member", "Member"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "team"], name="one_membership_per_user_and_team")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class VirtualKey(BudgetFields):
+    class KeyType(models.TextChoices):
+        LLM_API = "llm_api", "Inference only"
+        MANAGEMENT = "management", "Inference and management of its own team"
+
+    token = models.UUIDField(
+        primary_key=True, default=uuid.uuid4, editable=False, help_text="The key's id (not the secret)."
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_prefix = models.CharField(max_length=32, editable=False, help_text="Shown to identify the key.")
+    key_alias = models.CharField(max_length=200, blank=True, default="")
+    key_type = models.CharField(max_length=16, choices=KeyType.choices, default=KeyType.LLM_API)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="keys")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="virtual_keys",
+    )
+    aliases = models.JSONField(default=dict, blank=True, help_text="Requested name -> model name.")
+    model_max_budget = models.JSONField(default=dict, blank=True, help_text="Model name -> USD limit.")
+    expires = models.DateTimeField(null=True, blank=True)
+    # Declared last: from here on, the name `models` in this class body is this field, not the module.
+    models = models.JSONField(default=list, blank=True, help_text="Allowed model names; empty allows all.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["team", "-created_at"], name="key_team_created")]
+
+    def __str__(self) -> str:
+        return self.key_alias or self.key_prefix
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires is not None and self.expires <= timezone.now()
+
+
+class Deployment(models.Model):
+    class Mode(models.TextChoices):
+        CHAT = "chat", "Chat"
+        COMPLETION = "completion", "Text completion"
+        EMBEDDING = "embedding", "Embedding"
+        IMAGE_GENERATION = "image_generation", "Image generation"
+
+    class Health(models.TextChoices):
+        UNKNOWN = "unknown", "Unknown"
+        HEALTHY = "healthy", "Healthy"
+        UNHEALTHY = "unhealthy", "Unhealthy"
+
+    model_id = models.CharField(
+        max_length=200,
+        unique=True,
+        default=uuid.uuid4,
+        help_text="LiteLLM's model_info.id: a stable id for this deployment.",
+    )
+    model_name = models.CharField(max_length=200, db_index=True, help_text="The name clients ask for.")
+    provider = models.CharField(max_length=64, choices=sorted((name, name) for name in PROVIDERS))
+    model = models.CharField(max_length=300, help_text="The provider's model id (or Azure deployment).")
+    mode = models.CharField(max_length=24, choices=Mode.choices, default=Mode.CHAT)
+    api_base = models.CharField(max_length=500, blank=True, default="")
+    api_version = models.CharField(max_length=64, blank=True, default="")
+    credential = models.TextField(
+        blank=True, default="", editable=False, help_text="Encrypted API key (never shown back)."
+    )
+    credential_env = models.CharField(
+        max_length=200, blank=True, default="", help_text="Environment variable holding the API key instead."
+    )
+    rpm = models.PositiveIntegerField(null=True, blank=True)
+    tpm = models.PositiveIntegerField(null=True, blank=True)
+    weight = models.FloatField(default=1.0)
+    order = models.PositiveIntegerField(default=1, help_text="Priority tier: lower tiers are used first.")
+    timeout = models.FloatField(null=True, blank=True)
+    extra_params = models.JSONField(default=dict, blank=True, help_text="Other litellm_params, passed on.")
+    model_info = models.JSONField(
+        default=dict, blank=True, help_text="LiteLLM's model_info (prices, base_model)."
+    )
+    enabled = models.BooleanField(default=True)
+    health_status = models.CharField(max_length=16, choices=Health.choices, default=Health.UNKNOWN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model_name", "order", "model_id"]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} -> {self.provider}/{self.model}"
+
+    def clean(self) -> None:
+        if self.provider and self.provider not in PROVIDERS:
+            raise ValidationError({"provider": f"Unknown provider {self.provider!r}."})
+        if self.weight < 0:
+            raise ValidationError({"weight": "Weight cannot be negative."})
+
+
+class EndUser(models.Model):
+    """A caller's own customer, named by OpenAI's ``user`` field (LiteLLM's "customer")."""
+
+    user_id = models.CharField(max_length=200, primary_key=True)
+    alias = models.CharField(max_length=200, blank=True, default="")
+    max_budget = models.DecimalField(**MONEY, null=True, blank=True)
+    budget_duration = models.CharField(
+        max_length=16, blank=True, default="", validators=[validate_budget_duration]
+    )
+    budget_reset_at = models.DateTimeField(null=True, blank=True)
+    spend = models.DecimalField(**MONEY, default=Decimal("0"))
+    blocked = models.BooleanField(default=False)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.alias or self.user_id

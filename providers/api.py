@@ -45,7 +45,6 @@ CALL_OPTIONS = frozenset(
         "output_cost_per_token",
     }
 )
-MOCK_OPTIONS = frozenset({"mock_response", "mock_timeout", "mock_delay"})
 CACHEABLE: frozenset[Operation] = frozenset({"chat", "text_completion", "embedding"})
 STREAMABLE: frozenset[Operation] = frozenset({"chat", "text_completion"})
 
@@ -83,7 +82,7 @@ def _make_call(operation: Operation, model: str | None, params: dict[str, Any]) 
 
 def _resolve(call: Call) -> tuple[ProviderSpec, ResolvedDeployment]:
     options = call.options
-    mocked = any(call.body.get(key) is not None for key in MOCK_OPTIONS)
+    mocked = any(call.body.get(key) is not None for key in engine.MOCK_OPTIONS)
     if mocked:
         spec, model_id = PROVIDERS["mock"], call.model.removeprefix("mock/")
     else:
@@ -116,12 +115,6 @@ def _resolve(call: Call) -> tuple[ProviderSpec, ResolvedDeployment]:
         drop_params=bool(options.get("drop_params")),
     )
     return spec, deployment
-
-
-def _request_body(call: Call, spec: ProviderSpec) -> dict[str, Any]:
-    if spec.name == "mock":
-        return call.body
-    return {key: value for key, value in call.body.items() if key not in MOCK_OPTIONS}
 
 
 def _hidden(call: Call, deployment: ResolvedDeployment, cache_hit: bool) -> dict[str, Any]:
@@ -204,7 +197,7 @@ def _run(call: Call) -> Any:
 
 def _attempt(call: Call, slot: _CacheSlot) -> Any:
     spec, deployment = _resolve(call)
-    body = _request_body(call, spec)
+    body = engine.request_body_for(spec, call.body)
     if call.stream:
         source = engine.open_stream(call.operation, body, deployment, spec)
         return CompletionStream(
@@ -249,7 +242,7 @@ async def _aiter(items: list[dict[str, Any]]):
 
 async def _aattempt(call: Call, slot: _CacheSlot) -> Any:
     spec, deployment = _resolve(call)
-    body = _request_body(call, spec)
+    body = engine.request_body_for(spec, call.body)
     if call.stream:
         source = await engine.aopen_stream(call.operation, body, deployment, spec)
         return AsyncCompletionStream(

@@ -20,6 +20,15 @@ from providers.exceptions import APIError, BadGatewayError
 from providers.registry import ProviderSpec
 from providers.upstream import Operation, ResolvedDeployment, StreamState
 
+MOCK_OPTIONS = frozenset({"mock_response", "mock_timeout", "mock_delay"})
+
+
+def request_body_for(spec: ProviderSpec, body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Return the body without the mock provider's options, unless the mock provider is the one called."""
+    if spec.name == "mock" or not MOCK_OPTIONS.intersection(body):
+        return body
+    return {key: value for key, value in body.items() if key not in MOCK_OPTIONS}
+
 
 def _decode(raw: bytes, deployment: ResolvedDeployment) -> Any:
     try:

@@ -17,8 +17,8 @@ from providers.types import wrap_chunk
 from providers.upstream import Operation
 
 
-class _Tap:
-    """What the stream generated so far, and the usage once it ends."""
+class StreamTap:
+    """What a stream generated so far, and its usage once it ends (shared with the gateway's views)."""
 
     def __init__(
         self,
@@ -72,7 +72,7 @@ class _Tap:
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def _include_usage(body: Mapping[str, Any]) -> bool:
+def include_usage_requested(body: Mapping[str, Any]) -> bool:
     return bool((body.get("stream_options") or {}).get("include_usage"))
 
 
@@ -89,7 +89,7 @@ class CompletionStream:
     ) -> None:
         self._source = source
         self._operation = operation
-        self._tap = _Tap(operation, model, body, _include_usage(body), on_complete)
+        self._tap = StreamTap(operation, model, body, include_usage_requested(body), on_complete)
         self._chunks = self._run()
 
     @property
@@ -138,7 +138,7 @@ class AsyncCompletionStream:
     ) -> None:
         self._source = source
         self._operation = operation
-        self._tap = _Tap(operation, model, body, _include_usage(body), on_complete)
+        self._tap = StreamTap(operation, model, body, include_usage_requested(body), on_complete)
         self._chunks = self._run()
 
     @property

@@ -20,7 +20,7 @@ from providers.tokens import token_counter
 from providers.upstream import Operation, ResolvedDeployment
 
 DEFAULT_RESPONSE = "This is a mock response from the LLM Gateway."
-MOCK_OPTIONS = ("mock_response", "mock_timeout", "mock_delay")
+
 EMBEDDING_DIMENSIONS = 8
 DEFAULT_TOKENIZER_MODEL = "gpt-4o"  # mock usage is counted as an OpenAI model would count it
 

@@ -1,0 +1,176 @@
+"""The OpenAI-compatible endpoints: chat, completions, embeddings, images, models.
+
+Plain async views on the hot path (DESIGN §3): the body is parsed once with orjson, the caller and
+the deployment come from in-process snapshots, the upstream call goes through the provider engine's
+pooled aiohttp client, and responses are built from bytes. Streams are forwarded chunk by chunk as
+they arrive; when the client goes away, Django cancels the response and the upstream request is
+closed with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from llm_gateway.apis.errors import error_response
+from llm_gateway.authentication import caller_authenticate
+from llm_gateway.routing import deployment_route, models_visible
+from providers import engine
+from providers.exceptions import APIError, BadRequestError, NotFoundError
+from providers.streaming import StreamTap, include_usage_requested
+from providers.upstream import Operation
+
+JSON = "application/json"
+# The field each operation cannot do without, besides the model.
+REQUIRED_FIELD: dict[str, str] = {
+    "chat": "messages",
+    "text_completion": "prompt",
+    "embedding": "input",
+    "image_generation": "prompt",
+}
+STREAMING_OPERATIONS = frozenset({"chat", "text_completion"})
+
+
+def _parse_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        body = orjson.loads(request.body)
+    except orjson.JSONDecodeError as error:
+        raise BadRequestError(f"The request body is not valid JSON: {error}.", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise BadRequestError("The request body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def _require(body: dict[str, Any], field: str) -> None:
+    if body.get(field) in (None, "", []):
+        raise BadRequestError(
+            f"Missing required parameter: '{field}'.", param=field, code="missing_required_parameter"
+        )
+
+
+async def _serve(request: HttpRequest, operation: Operation, model: str | None = None) -> HttpResponse:
+    if request.method != "POST":
+        return error_response(
+            BadRequestError(f"Use POST for {request.path}.", code="method_not_allowed"), 405
+        )
+    try:
+        caller = await caller_authenticate(request)
+        body = _parse_body(request)
+        model = model or body.get("model")
+        if not isinstance(model, str) or not model:
+            raise BadRequestError(
+                "Missing required parameter: 'model'.", param="model", code="missing_required_parameter"
+            )
+        _require(body, REQUIRED_FIELD[operation])
+        deployment = await deployment_route(caller, model)
+        call_body = {**deployment.default_params, **body}
+        call_body.pop("model", None)
+        call_body = engine.request_body_for(deployment.spec, call_body)
+        if call_body.get("stream") and operation in STREAMING_OPERATIONS:
+            source = await engine.aopen_stream(operation, call_body, deployment.upstream, deployment.spec)
+            tap = StreamTap(
+                operation, deployment.upstream.model, call_body, include_usage_requested(call_body), None
+            )
+            return StreamingHttpResponse(
+                _sse(source, tap),
+                content_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        payload = await engine.acall(operation, call_body, deployment.upstream, deployment.spec)
+    except APIError as error:
+        return error_response(error)
+    return HttpResponse(orjson.dumps(payload), content_type=JSON)
+
+
+async def _sse(source: engine.AsyncChunkSource, tap: StreamTap) -> AsyncIterator[bytes]:
+    """Yield the stream as OpenAI's server-sent events, ending with ``data: [DONE]``."""
+    try:
+        async for chunk in source:
+            tap.see(chunk)
+            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+        closing = tap.finish(source.state.usage)
+        if closing is not None:
+            yield b"data: " + orjson.dumps(closing) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    except APIError as error:
+        # Headers are gone: report the failure in-band, the way OpenAI does mid-stream.
+        yield b"data: " + orjson.dumps(error.to_openai_error()) + b"\n\n"
+    finally:
+        source.close()
+
+
+@csrf_exempt
+async def chat_completions(request: HttpRequest) -> HttpResponse:
+    """POST /v1/chat/completions."""
+    return await _serve(request, "chat")
+
+
+@csrf_exempt
+async def completions(request: HttpRequest) -> HttpResponse:
+    """POST /v1/completions (legacy text completions)."""
+    return await _serve(request, "text_completion")
+
+
+@csrf_exempt
+async def embeddings(request: HttpRequest) -> HttpResponse:
+    """POST /v1/embeddings."""
+    return await _serve(request, "embedding")
+
+
+@csrf_exempt
+async def image_generations(request: HttpRequest) -> HttpResponse:
+    """POST /v1/images/generations."""
+    return await _serve(request, "image_generation")
+
+
+@csrf_exempt
+async def azure_chat_completions(request: HttpRequest, model: str) -> HttpResponse:
+    """POST /openai/deployments/{model}/chat/completions (Azure SDKs)."""
+    return await _serve(request, "chat", model)
+
+
+@csrf_exempt
+async def azure_completions(request: HttpRequest, model: str) -> HttpResponse:
+    """POST /openai/deployments/{model}/completions (Azure SDKs)."""
+    return await _serve(request, "text_completion", model)
+
+
+@csrf_exempt
+async def azure_embeddings(request: HttpRequest, model: str) -> HttpResponse:
+    """POST /openai/deployments/{model}/embeddings (Azure SDKs)."""
+    return await _serve(request, "embedding", model)
+
+
+def _model_object(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "llm-gateway"}
+
+
+async def models_list(request: HttpRequest) -> HttpResponse:
+    """GET /v1/models: the model groups the caller's key may use."""
+    try:
+        caller = await caller_authenticate(request)
+        names = await models_visible(caller)
+    except APIError as error:
+        return error_response(error)
+    return HttpResponse(
+        orjson.dumps({"object": "list", "data": [_model_object(name) for name in names]}), content_type=JSON
+    )
+
+
+async def model_retrieve(request: HttpRequest, model: str) -> HttpResponse:
+    """GET /v1/models/{model}: one model group, if the caller's key may use it."""
+    try:
+        caller = await caller_authenticate(request)
+        if model not in await models_visible(caller):
+            raise NotFoundError(
+                f"The model '{model}' does not exist or this key may not use it.",
+                param="model",
+                code="model_not_found",
+            )
+    except APIError as error:
+        return error_response(error)
+    return HttpResponse(orjson.dumps(_model_object(model)), content_type=JSON)

@@ -1,0 +1,1 @@
+"""The LiteLLM-compatible management API (DRF): keys, teams, users, customers, models."""

@@ -1,0 +1,3 @@
+"""Routes of the management API (filled in by its resource modules)."""
+
+urlpatterns: list = []

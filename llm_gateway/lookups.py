@@ -1,0 +1,193 @@
+"""In-process snapshots of keys, teams and deployments, so the request path makes no database query.
+
+A key is read from the database the first time it is seen, then served from memory. Every write to a
+key, team, membership or deployment (admin, management API, config import) clears this process's
+snapshots at once and bumps a generation counter in the shared Django cache (Redis in production);
+other instances compare that counter at most every ``CONFIG_REFRESH_SECONDS`` (default 2 s) and
+drop their snapshots when it moved. A revoked key therefore stops working everywhere within that
+bound, plus the time of one request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.cache import cache
+from django.utils import timezone
+
+from llm_gateway.conf import gateway_setting
+from llm_gateway.crypto import credential_decrypt
+from llm_gateway.models import Deployment, VirtualKey
+from providers.credentials import credentials_from_environment, env_reference
+from providers.registry import PROVIDERS, ProviderSpec
+from providers.upstream import DEFAULT_TIMEOUT, ResolvedDeployment
+
+GENERATION_CACHE_KEY = "llm_gateway:config-generation"
+MAX_CACHED_KEYS = 100_000
+MAX_UNKNOWN_KEYS = 10_000  # remembered misses, so a flood of bad keys cannot reach the database
+
+
+@dataclass(frozen=True, slots=True)
+class KeySnapshot:
+    """What the request path needs to know about a virtual key and its team."""
+
+    token: str
+    key_alias: str
+    key_type: str
+    team_id: str | None
+    team_alias: str | None
+    user_id: int | None
+    models: frozenset[str]
+    team_models: frozenset[str]
+    aliases: dict[str, str]
+    blocked: bool
+    team_blocked: bool
+    expires: datetime | None
+    metadata: dict[str, Any]
+
+    @classmethod
+    def from_key(cls, key: VirtualKey) -> KeySnapshot:
+        team = key.team
+        return cls(
+            token=str(key.token),
+            key_alias=key.key_alias,
+            key_type=key.key_type,
+            team_id=str(team.team_id) if team else None,
+            team_alias=team.team_alias if team else None,
+            user_id=key.user_id,
+            models=frozenset(key.models or ()),
+            team_models=frozenset(team.models or ()) if team else frozenset(),
+            aliases=dict(key.aliases or {}),
+            blocked=key.blocked,
+            team_blocked=bool(team and team.blocked),
+            expires=key.expires,
+            metadata=dict(key.metadata or {}),
+        )
+
+    def is_expired(self) -> bool:
+        return self.expires is not None and self.expires <= timezone.now()
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentSnapshot:
+    """A deployment ready to call: its routing fields and its resolved upstream."""
+
+    model_id: str
+    model_name: str
+    mode: str
+    weight: float
+    order: int
+    rpm: int | None
+    tpm: int | None
+    spec: ProviderSpec
+    upstream: ResolvedDeployment
+    default_params: dict[str, Any]
+
+
+# Deployment options that configure the call rather than being sent as request parameters.
+_CALL_OPTIONS = frozenset({"drop_params", "extra_headers"})
+
+
+def deployment_snapshot(deployment: Deployment) -> DeploymentSnapshot:
+    """Return a deployment with its credential decrypted (or read from its environment variable)."""
+    spec = PROVIDERS[deployment.provider]
+    environment = credentials_from_environment(spec)
+    if deployment.credential:
+        api_key = credential_decrypt(deployment.credential)
+    elif deployment.credential_env:
+        api_key = env_reference(f"os.environ/{deployment.credential_env}")
+    else:
+        api_key = environment["api_key"]
+    extra = dict(deployment.extra_params or {})
+    upstream = ResolvedDeployment(
+        provider=spec.name,
+        model=deployment.model,
+        api_base=env_reference(deployment.api_base) or environment["api_base"] or spec.api_base,
+        api_key=api_key,
+        api_version=deployment.api_version or environment["api_version"],
+        extra_headers=dict(extra.get("extra_headers") or {}),
+        timeout=deployment.timeout or DEFAULT_TIMEOUT,
+        drop_params=bool(extra.get("drop_params")),
+    )
+    return DeploymentSnapshot(
+        model_id=deployment.model_id,
+        model_name=deployment.model_name,
+        mode=deployment.mode,
+        weight=deployment.weight,
+        order=deployment.order,
+        rpm=deployment.rpm,
+        tpm=deployment.tpm,
+        spec=spec,
+        upstream=upstream,
+        default_params={name: value for name, value in extra.items() if name not in _CALL_OPTIONS},
+    )
+
+
+class ConfigSnapshots:
+    """This process's snapshots and the generation they were taken at."""
+
+    def __init__(self) -> None:
+        self.keys: OrderedDict[str, KeySnapshot] = OrderedDict()
+        self.unknown_keys: OrderedDict[str, None] = OrderedDict()
+        self.deployments: dict[str, tuple[DeploymentSnapshot, ...]] | None = None
+        self.generation: int | None = None
+        self.checked_at = 0.0
+
+    def clear(self) -> None:
+        self.keys.clear()
+        self.unknown_keys.clear()
+        self.deployments = None
+
+    async def refresh_if_stale(self) -> None:
+        """Drop the snapshots if another instance changed the configuration since they were taken."""
+        now = time.monotonic()
+        if now - self.checked_at < gateway_setting("CONFIG_REFRESH_SECONDS"):
+            return
+        self.checked_at = now
+        generation = await cache.aget(GENERATION_CACHE_KEY, 0)
+        if generation != self.generation:
+            self.clear()
+            self.generation = generation
+
+    async def key_get(self, key_hash: str) -> KeySnapshot | None:
+        """Return the snapshot of the key with this hash, or None if there is no such key."""
+        await self.refresh_if_stale()
+        snapshot = self.keys.get(key_hash)
+        if snapshot is not None or key_hash in self.unknown_keys:
+            return snapshot
+        key = await VirtualKey.objects.select_related("team").filter(key_hash=key_hash).afirst()
+        if key is None:
+            self.unknown_keys[key_hash] = None
+            if len(self.unknown_keys) > MAX_UNKNOWN_KEYS:
+                self.unknown_keys.popitem(last=False)
+            return None
+        snapshot = self.keys[key_hash] = KeySnapshot.from_key(key)
+        if len(self.keys) > MAX_CACHED_KEYS:
+            self.keys.popitem(last=False)
+        return snapshot
+
+    async def deployments_get(self) -> dict[str, tuple[DeploymentSnapshot, ...]]:
+        """Return every enabled deployment, grouped by the model name clients ask for."""
+        await self.refresh_if_stale()
+        if self.deployments is None:
+            groups: dict[str, list[DeploymentSnapshot]] = {}
+            async for deployment in Deployment.objects.filter(enabled=True).order_by("order", "model_id"):
+                groups.setdefault(deployment.model_name, []).append(deployment_snapshot(deployment))
+            self.deployments = {name: tuple(group) for name, group in groups.items()}
+        return self.deployments
+
+
+snapshots = ConfigSnapshots()
+
+
+def config_changed() -> None:
+    """Forget this process's snapshots and tell the other instances to forget theirs."""
+    snapshots.clear()
+    try:
+        cache.incr(GENERATION_CACHE_KEY)
+    except ValueError:  # the counter does not exist yet (or was evicted)
+        cache.set(GENERATION_CACHE_KEY, 1, timeout=None)

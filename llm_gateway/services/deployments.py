@@ -1,0 +1,69 @@
+"""Write deployments, keeping provider credentials encrypted or as environment references."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from llm_gateway.crypto import credential_encrypt
+from llm_gateway.models import Deployment
+from providers.credentials import ENV_REFERENCE_PREFIX
+
+DEPLOYMENT_FIELDS = frozenset(
+    {
+        "model_id",
+        "model_name",
+        "provider",
+        "model",
+        "mode",
+        "api_base",
+        "api_version",
+        "rpm",
+        "tpm",
+        "weight",
+        "order",
+        "timeout",
+        "extra_params",
+        "model_info",
+        "enabled",
+        "health_status",
+    }
+)
+
+
+def _credential_set(deployment: Deployment, api_key: str | None) -> None:
+    """Store ``api_key`` encrypted, or as a variable name when it is ``os.environ/NAME``."""
+    if api_key is None:
+        return
+    if api_key.startswith(ENV_REFERENCE_PREFIX):
+        deployment.credential, deployment.credential_env = "", api_key[len(ENV_REFERENCE_PREFIX) :]
+    else:
+        deployment.credential, deployment.credential_env = credential_encrypt(api_key), ""
+
+
+@transaction.atomic
+def deployment_create(*, api_key: str | None = None, **fields: Any) -> Deployment:
+    """Create a deployment; ``api_key`` is encrypted (or kept as an ``os.environ/NAME`` reference)."""
+    unknown = set(fields) - DEPLOYMENT_FIELDS
+    if unknown:
+        raise ValueError(f"Unknown deployment fields: {', '.join(sorted(unknown))}")
+    deployment = Deployment(**fields)
+    _credential_set(deployment, api_key)
+    deployment.full_clean()
+    deployment.save()
+    return deployment
+
+
+@transaction.atomic
+def deployment_update(*, deployment: Deployment, api_key: str | None = None, **fields: Any) -> Deployment:
+    """Change a deployment; ``api_key=None`` keeps the stored credential, ``""`` clears it."""
+    unknown = set(fields) - DEPLOYMENT_FIELDS
+    if unknown:
+        raise ValueError(f"Unknown deployment fields: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        setattr(deployment, name, value)
+    _credential_set(deployment, api_key)
+    deployment.full_clean()
+    deployment.save()
+    return deployment
