@@ -13,6 +13,10 @@ import psycopg
 import pytest
 import redis
 
+from tests.fakes.anthropic_responses import install_anthropic_routes
+from tests.fakes.openai_responses import install_openai_routes
+from tests.fakes.upstream import FakeUpstream
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -84,3 +88,21 @@ def postgres_url() -> str:
     """Return the URL of a reachable PostgreSQL server's maintenance database (see _postgres_url)."""
     _require("postgres")
     return _postgres_url()
+
+
+@pytest.fixture(scope="session")
+def _upstream_server():
+    server = FakeUpstream()
+    install_openai_routes(server)
+    install_anthropic_routes(server)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream(_upstream_server):
+    """The fake upstream on loopback, with no scripted replies or recorded requests left from other tests."""
+    _upstream_server.reset()
+    yield _upstream_server
+    _upstream_server.reset()
