@@ -2,15 +2,16 @@
 
 A key is read from the database the first time it is seen, then served from memory. Every write to a
 key, team, membership or deployment (admin, management API, config import) clears this process's
-snapshots at once and bumps a generation counter in the shared Django cache (Redis in production);
-other instances compare that counter at most every ``CONFIG_REFRESH_SECONDS`` (default 2 s) and
-drop their snapshots when it moved. A revoked key therefore stops working everywhere within that
-bound, plus the time of one request.
+snapshots at once and writes a new generation value to the shared Django cache (Redis in production,
+a file cache in the embedded default); other instances compare that value at most every
+``CONFIG_REFRESH_SECONDS`` (default 2 s) and drop their snapshots when it changed. A revoked key
+therefore stops working everywhere within that bound, plus the time of one request.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -134,7 +135,7 @@ class ConfigSnapshots:
         self.keys: OrderedDict[str, KeySnapshot] = OrderedDict()
         self.unknown_keys: OrderedDict[str, None] = OrderedDict()
         self.deployments: dict[str, tuple[DeploymentSnapshot, ...]] | None = None
-        self.generation: int | None = None
+        self.generation: str | None = None
         self.checked_at = 0.0
 
     def clear(self) -> None:
@@ -148,7 +149,7 @@ class ConfigSnapshots:
         if now - self.checked_at < gateway_setting("CONFIG_REFRESH_SECONDS"):
             return
         self.checked_at = now
-        generation = await cache.aget(GENERATION_CACHE_KEY, 0)
+        generation = await cache.aget(GENERATION_CACHE_KEY)
         if generation != self.generation:
             self.clear()
             self.generation = generation
@@ -187,7 +188,6 @@ snapshots = ConfigSnapshots()
 def config_changed() -> None:
     """Forget this process's snapshots and tell the other instances to forget theirs."""
     snapshots.clear()
-    try:
-        cache.incr(GENERATION_CACHE_KEY)
-    except ValueError:  # the counter does not exist yet (or was evicted)
-        cache.set(GENERATION_CACHE_KEY, 1, timeout=None)
+    # A fresh random value rather than an increment: two writers can never produce the same value,
+    # so no instance can mistake a second change for the first one it already saw.
+    cache.set(GENERATION_CACHE_KEY, uuid.uuid4().hex, timeout=None)

@@ -37,7 +37,7 @@ def test_it_uses_sqlite_in_the_var_dir_by_default(run_python, var_dir):
     assert settings["engine"] == "django.db.backends.sqlite3"
     assert settings["name"] == str(var_dir.resolve() / "gateway.sqlite3")
     assert settings["conn_max_age"] == 0
-    assert settings["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert settings["cache"] == "django.core.cache.backends.filebased.FileBasedCache"
     assert settings["debug"] is False
 
 
