@@ -27,8 +27,12 @@ class Caller:
         """Return True if this caller may call the model group ``model_name``."""
         if self.is_master or self.key is None:
             return self.is_master
-        allowed = self.key.models or self.key.team_models
-        return not allowed or model_name in allowed or "*" in allowed
+        # A key's list narrows its team's, never widens it: both must allow the model.
+        return _allows(self.key.models, model_name) and _allows(self.key.team_models, model_name)
+
+
+def _allows(allowed: frozenset[str], model_name: str) -> bool:
+    return not allowed or model_name in allowed or "*" in allowed
 
 
 def presented_key(request: HttpRequest) -> str | None:

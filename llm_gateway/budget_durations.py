@@ -9,14 +9,22 @@ from django.core.exceptions import ValidationError
 
 _DURATION = re.compile(r"^(\d+)(s|m|h|d|w|mo)$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION_SECONDS = 100 * 366 * 86400
+
+
+def _seconds(count: int, unit: str) -> int:
+    return count * 31 * 86400 if unit == "mo" else count * _SECONDS[unit]
 
 
 def validate_budget_duration(value: str) -> None:
     """Raise ValidationError unless ``value`` is empty or a duration like ``30d``."""
-    if value and not _DURATION.match(value):
+    match = _DURATION.match(value or "")
+    if value and match is None:
         raise ValidationError(
             f"{value!r} is not a duration: use a number and s, m, h, d, w or mo (e.g. 30d)."
         )
+    if match is not None and _seconds(int(match.group(1)), match.group(2)) > MAX_DURATION_SECONDS:
+        raise ValidationError(f"{value!r} is longer than the 100 years a budget period may last.")
 
 
 def next_reset(duration: str, start: datetime) -> datetime | None:

@@ -67,3 +67,8 @@ def deployment_update(*, deployment: Deployment, api_key: str | None = None, **f
     deployment.full_clean()
     deployment.save()
     return deployment
+
+
+def deployment_delete(*, deployment: Deployment) -> None:
+    """Delete a deployment: its model group stops routing to it."""
+    deployment.delete()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
@@ -76,3 +77,13 @@ def virtual_key_block(*, key: VirtualKey, blocked: bool = True) -> VirtualKey:
     key.blocked = blocked
     key.save(update_fields=["blocked", "updated_at"])
     return key
+
+
+@transaction.atomic
+def virtual_key_delete(*, keys: Iterable[VirtualKey]) -> list[str]:
+    """Delete keys (they stop working at once); return their token ids."""
+    deleted = []
+    for key in keys:
+        deleted.append(str(key.token))
+        key.delete()
+    return sorted(deleted)

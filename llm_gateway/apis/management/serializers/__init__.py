@@ -1,0 +1,1 @@
+"""Request and response serializers of the management API, one module per resource."""

@@ -1,0 +1,68 @@
+"""Write end users: a caller's own customers, named by OpenAI's ``user`` field (LiteLLM's customers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from llm_gateway.budget_durations import next_reset
+from llm_gateway.models import EndUser
+
+# Fields a caller may set on an end user (LiteLLM's /customer/new names).
+END_USER_FIELDS = frozenset({"alias", "max_budget", "budget_duration", "blocked", "metadata"})
+
+
+def _unknown(fields: dict[str, Any]) -> None:
+    unknown = set(fields) - END_USER_FIELDS
+    if unknown:
+        raise ValueError(f"Unknown end-user fields: {', '.join(sorted(unknown))}")
+
+
+@transaction.atomic
+def end_user_create(*, user_id: str, **fields: Any) -> EndUser:
+    """Create an end user."""
+    _unknown(fields)
+    if EndUser.objects.filter(user_id=user_id).exists():
+        raise ValidationError({"user_id": f"A customer {user_id!r} already exists."})
+    end_user = EndUser(user_id=user_id, **fields)
+    end_user.budget_reset_at = next_reset(end_user.budget_duration, timezone.now())
+    end_user.full_clean()
+    end_user.save(force_insert=True)
+    return end_user
+
+
+@transaction.atomic
+def end_user_update(*, end_user: EndUser, **fields: Any) -> EndUser:
+    """Change an end user's alias, budget, blocked flag or metadata."""
+    _unknown(fields)
+    if "budget_duration" in fields and fields["budget_duration"] != end_user.budget_duration:
+        end_user.budget_reset_at = next_reset(fields["budget_duration"], timezone.now())
+    for name, value in fields.items():
+        setattr(end_user, name, value)
+    end_user.full_clean()
+    end_user.save()
+    return end_user
+
+
+@transaction.atomic
+def end_user_delete(*, end_users: Iterable[EndUser]) -> list[str]:
+    """Delete end users; return their ids."""
+    deleted = []
+    for end_user in end_users:
+        deleted.append(end_user.user_id)
+        end_user.delete()
+    return deleted
+
+
+@transaction.atomic
+def end_user_block(*, user_ids: Iterable[str], blocked: bool = True) -> list[EndUser]:
+    """Block (or unblock) end users, creating the ones not seen yet (so a block can come first)."""
+    end_users = []
+    for user_id in user_ids:
+        end_user, _created = EndUser.objects.update_or_create(user_id=user_id, defaults={"blocked": blocked})
+        end_users.append(end_user)
+    return end_users
