@@ -130,7 +130,14 @@ _redis_url = env_str("REDIS_URL")
 if _redis_url:
     CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": _redis_url}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # A file cache, not LocMemCache: `manage.py` commands and the server are separate processes on
+    # one machine, and the server must see their writes (the configuration generation counter).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 INSTALLED_APPS = [
     "unfold",  # the admin's theme: must come before django.contrib.admin
@@ -143,6 +150,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's assets served locally: no CDN needed (or reachable)
     "llm_gateway",
     "billing",
 ]
@@ -156,6 +164,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Messages live in the session, not in a cookie: the admin shows a new key's secret in one.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 ROOT_URLCONF = "gateway_project.urls"
 WSGI_APPLICATION = "gateway_project.wsgi.application"
@@ -211,10 +222,44 @@ if not CELERY_BROKER_URL:
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+
+def config_master_key(path: str) -> str:
+    """Return general_settings.master_key of the LiteLLM config file at `path` ("" when it has none).
+
+    Every process reads it here, so `manage.py start`, `serve` and any ASGI server agree on it;
+    `os.environ/NAME` is read from the environment, as LiteLLM does.
+    """
+    if not path:
+        return ""
+    import yaml  # only needed when GATEWAY_CONFIG is set
+
+    try:
+        with open(path, encoding="utf-8") as config_file:
+            config = yaml.safe_load(config_file)
+    except OSError as error:
+        raise ImproperlyConfigured(f"GATEWAY_CONFIG={path!r} cannot be read: {error.strerror}.") from None
+    except yaml.YAMLError as error:
+        raise ImproperlyConfigured(f"GATEWAY_CONFIG={path!r} is not valid YAML: {error}") from None
+    general = config.get("general_settings") if isinstance(config, dict) else None
+    master_key = general.get("master_key") if isinstance(general, dict) else None
+    if master_key is None:
+        return ""
+    if not isinstance(master_key, str) or not master_key.strip():
+        raise ImproperlyConfigured(f"general_settings.master_key in {path} must be a non-empty string.")
+    if master_key.startswith("os.environ/"):
+        name = master_key.removeprefix("os.environ/")
+        master_key = env_str(name)
+        if not master_key:
+            raise ImproperlyConfigured(
+                f"general_settings.master_key in {path} is os.environ/{name}, and {name} is not set."
+            )
+    return master_key.strip()
+
+
 # Gateway knobs, read through llm_gateway.conf.gateway_setting().
 GATEWAY = {
     # Bearer token with every management right; empty turns master-key access off.
-    "MASTER_KEY": env_str("GATEWAY_MASTER_KEY"),
+    "MASTER_KEY": env_str("GATEWAY_MASTER_KEY") or config_master_key(env_str("GATEWAY_CONFIG")),
     # Runtime files: SQLite database, generated secret key, admin password, Celery queue.
     "VAR_DIR": VAR_DIR,
     # Where the generated secret key lives, or None when DJANGO_SECRET_KEY is set.
@@ -248,8 +293,25 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "OpenAI-compatible inference endpoints and a LiteLLM-compatible management API.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 UNFOLD = {
     "SITE_TITLE": "LLM Gateway admin",
     "SITE_HEADER": "LLM Gateway admin",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"gateway": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        # Warnings and errors on stderr, as Python prints them when no handler is configured.
+        "console": {"class": "logging.StreamHandler", "formatter": "gateway", "level": "WARNING"},
+        # The recent lines GET /ollama_logs returns (in memory, this process only).
+        "recent": {"class": "llm_gateway.log_buffer.RecentLogHandler", "formatter": "gateway"},
+    },
+    "root": {"handlers": ["console", "recent"], "level": "WARNING"},
+    "loggers": {"llm_gateway": {"level": "INFO"}, "providers": {"level": "INFO"}},
 }

@@ -29,6 +29,7 @@ from providers.upstream import DEFAULT_TIMEOUT, ResolvedDeployment
 
 GENERATION_CACHE_KEY = "llm_gateway:config-generation"
 MAX_CACHED_KEYS = 100_000
+SNAPSHOT_MAX_AGE = 60.0
 MAX_UNKNOWN_KEYS = 10_000  # remembered misses, so a flood of bad keys cannot reach the database
 
 
@@ -89,8 +90,49 @@ class DeploymentSnapshot:
     default_params: dict[str, Any]
 
 
-# Deployment options that configure the call rather than being sent as request parameters.
-_CALL_OPTIONS = frozenset({"drop_params", "extra_headers"})
+# LiteLLM litellm_params that configure the call (or the router, or pricing) rather than being
+# request parameters: they are never sent upstream. Anything else in extra_params is a default
+# request parameter (temperature, max_tokens, top_k, mock_response...) that the caller may override.
+CALL_OPTIONS = frozenset(
+    {
+        "drop_params",
+        "extra_headers",
+        "organization",
+        "stream_timeout",
+        "max_retries",
+        "num_retries",
+        "timeout",
+        "rpm",
+        "tpm",
+        "weight",
+        "order",
+        "tags",
+        "region_name",
+        "custom_llm_provider",
+        "base_model",
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "input_cost_per_second",
+        "output_cost_per_second",
+        "max_parallel_requests",
+        "litellm_credential_name",
+        "use_in_pass_through",
+        "cooldown_time",
+        "merge_reasoning_content_in_choices",
+        "configurable_clientside_auth_params",
+        "model_info",
+    }
+)
+
+
+def _extra_headers(extra: dict[str, Any]) -> dict[str, str]:
+    headers = {
+        str(name): env_reference(str(value)) or ""
+        for name, value in (extra.get("extra_headers") or {}).items()
+    }
+    if extra.get("organization"):
+        headers.setdefault("OpenAI-Organization", str(env_reference(extra["organization"])))
+    return headers
 
 
 def deployment_snapshot(deployment: Deployment) -> DeploymentSnapshot:
@@ -110,7 +152,7 @@ def deployment_snapshot(deployment: Deployment) -> DeploymentSnapshot:
         api_base=env_reference(deployment.api_base) or environment["api_base"] or spec.api_base,
         api_key=api_key,
         api_version=deployment.api_version or environment["api_version"],
-        extra_headers=dict(extra.get("extra_headers") or {}),
+        extra_headers=_extra_headers(extra),
         timeout=deployment.timeout or DEFAULT_TIMEOUT,
         drop_params=bool(extra.get("drop_params")),
     )
@@ -124,7 +166,7 @@ def deployment_snapshot(deployment: Deployment) -> DeploymentSnapshot:
         tpm=deployment.tpm,
         spec=spec,
         upstream=upstream,
-        default_params={name: value for name, value in extra.items() if name not in _CALL_OPTIONS},
+        default_params={name: value for name, value in extra.items() if name not in CALL_OPTIONS},
     )
 
 
@@ -137,6 +179,7 @@ class ConfigSnapshots:
         self.deployments: dict[str, tuple[DeploymentSnapshot, ...]] | None = None
         self.generation: str | None = None
         self.checked_at = 0.0
+        self.taken_at = 0.0
 
     def clear(self) -> None:
         self.keys.clear()
@@ -144,15 +187,18 @@ class ConfigSnapshots:
         self.deployments = None
 
     async def refresh_if_stale(self) -> None:
-        """Drop the snapshots if another instance changed the configuration since they were taken."""
+        """Drop the snapshots if another instance changed the configuration, or if they are too old."""
         now = time.monotonic()
         if now - self.checked_at < gateway_setting("CONFIG_REFRESH_SECONDS"):
             return
         self.checked_at = now
         generation = await cache.aget(GENERATION_CACHE_KEY)
-        if generation != self.generation:
+        # The age limit is a backstop for a change whose signal never came (a raw SQL write, an
+        # evicted cache entry): such a change still takes effect within SNAPSHOT_MAX_AGE seconds.
+        if generation != self.generation or now - self.taken_at > SNAPSHOT_MAX_AGE:
             self.clear()
             self.generation = generation
+            self.taken_at = now
 
     async def key_get(self, key_hash: str) -> KeySnapshot | None:
         """Return the snapshot of the key with this hash, or None if there is no such key."""

@@ -193,3 +193,30 @@ class EndUser(models.Model):
 
     def __str__(self) -> str:
         return self.alias or self.user_id
+
+
+class GatewaySettings(models.Model):
+    """The gateway-wide settings of the imported config file: a single row (pk 1).
+
+    ``router_settings`` is kept as written (``os.environ/NAME`` references unresolved) for the router
+    to read; ``general_settings`` without its secrets (``master_key``, ``database_url``), which the
+    gateway takes from its environment and config file, never from the database.
+    """
+
+    router_settings = models.JSONField(default=dict, blank=True, help_text="LiteLLM's router_settings.")
+    general_settings = models.JSONField(
+        default=dict, blank=True, help_text="LiteLLM's general_settings, secrets removed."
+    )
+    config_model_ids = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="model_ids of the deployments the config file defines (the ones --prune may remove).",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "gateway settings"
+        constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="gateway_settings_single_row")]
+
+    def __str__(self) -> str:
+        return "Gateway settings"

@@ -27,6 +27,8 @@ class RecordedRequest:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    # True when the client went away while a streamed reply still had events to send.
+    client_disconnected: bool = False
 
     @property
     def json(self) -> Any:
@@ -45,6 +47,8 @@ class Reply:
     sse: list[str | tuple[str, str]] | None = None
     event_delay: float = 0.0
     drop_after: int | None = None
+    # How many ``sse`` events have been written so far; tests read it to know where a stream is.
+    sent: int = 0
 
 
 Handler = Callable[[RecordedRequest], Reply]
@@ -114,7 +118,7 @@ class FakeUpstream:
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.sse is not None:
-            return await self._stream(request, reply)
+            return await self._stream(request, reply, recorded)
         body = reply.body if reply.body is not None else orjson.dumps(reply.json)
         headers = {"Content-Type": "application/json", **reply.headers}
         return web.Response(status=reply.status, body=body, headers=headers)
@@ -125,21 +129,30 @@ class FakeUpstream:
                 return handler(recorded)
         return Reply(status=404, json={"error": {"message": f"no fake route for {recorded.path}"}})
 
-    async def _stream(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, reply: Reply, recorded: RecordedRequest
+    ) -> web.StreamResponse:
         response = web.StreamResponse(
             status=reply.status, headers={"Content-Type": "text/event-stream", **reply.headers}
         )
         await response.prepare(request)
-        for count, item in enumerate(reply.sse or ()):
-            if reply.drop_after is not None and count >= reply.drop_after:
-                request.transport.close()  # the connection dies mid-stream, as a crashed upstream's would
-                return response
-            event, data = item if isinstance(item, tuple) else (None, item)
-            frame = (f"event: {event}\n" if event else "") + f"data: {data}\n\n"
-            await response.write(frame.encode())
-            if reply.event_delay:
-                await asyncio.sleep(reply.event_delay)
-        await response.write_eof()
+        try:
+            for count, item in enumerate(reply.sse or ()):
+                if reply.drop_after is not None and count >= reply.drop_after:
+                    request.transport.close()  # the connection dies mid-stream, as a crashed upstream's would
+                    return response
+                event, data = item if isinstance(item, tuple) else (None, item)
+                frame = (f"event: {event}\n" if event else "") + f"data: {data}\n\n"
+                await response.write(frame.encode())
+                reply.sent = count + 1
+                if reply.event_delay:
+                    await asyncio.sleep(reply.event_delay)
+            await response.write_eof()
+        except ConnectionResetError:  # the client closed the connection: the next write fails
+            recorded.client_disconnected = True
+        except asyncio.CancelledError:  # the same, seen by aiohttp when handler cancellation is on
+            recorded.client_disconnected = True
+            raise
         return response
 
 

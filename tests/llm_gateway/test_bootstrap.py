@@ -1,11 +1,13 @@
-"""bootstrap_admin_ensure(): the admin user and the password shown at every start."""
+"""bootstrap_admin_ensure() and bootstrap_demo_ensure(): what the run command shows at every start."""
 
 import stat
 
 import pytest
 from django.contrib.auth import get_user_model
 
-from llm_gateway.services.bootstrap import bootstrap_admin_ensure
+from llm_gateway.crypto import virtual_key_hash
+from llm_gateway.models import Deployment, Team, VirtualKey
+from llm_gateway.services.bootstrap import DEMO_REPLY, bootstrap_admin_ensure, bootstrap_demo_ensure
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +65,65 @@ def test_it_does_not_invent_a_password_for_an_existing_user(tmp_path):
 
     assert credentials.password is None
     assert not (tmp_path / "admin_password").exists()
+
+
+def test_it_seeds_the_demo_team_deployment_and_key(tmp_path):
+    key_file = tmp_path / "demo_key"
+
+    demo = bootstrap_demo_ensure(key_file=key_file)
+
+    team = Team.objects.get(team_alias="demo")
+    deployment = Deployment.objects.get(model_id="demo")
+    key = VirtualKey.objects.get(key_hash=virtual_key_hash(demo.secret))
+    assert (deployment.model_name, deployment.provider, deployment.model) == ("demo", "mock", "demo")
+    assert deployment.extra_params == {"mock_response": DEMO_REPLY}
+    assert (key.team, key.models, key.key_alias) == (team, ["demo"], "demo")
+    assert demo.created and demo.secret.startswith("sk-")
+    assert key_file.read_text().strip() == demo.secret
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_it_reuses_the_saved_demo_key(tmp_path):
+    key_file = tmp_path / "demo_key"
+    first = bootstrap_demo_ensure(key_file=key_file)
+
+    second = bootstrap_demo_ensure(key_file=key_file)
+
+    assert not second.created
+    assert second.secret == first.secret
+    assert (Team.objects.count(), Deployment.objects.count(), VirtualKey.objects.count()) == (1, 1, 1)
+
+
+def test_it_recreates_a_deleted_demo_key_with_the_saved_secret(tmp_path):
+    key_file = tmp_path / "demo_key"
+    first = bootstrap_demo_ensure(key_file=key_file)
+    VirtualKey.objects.all().delete()
+    Deployment.objects.all().delete()
+
+    second = bootstrap_demo_ensure(key_file=key_file)
+
+    assert second.secret == first.secret
+    assert VirtualKey.objects.get().key_hash == virtual_key_hash(first.secret)
+    assert Deployment.objects.filter(model_id="demo").exists()
+
+
+def test_it_gives_the_demo_key_a_new_secret_when_the_saved_one_is_lost(tmp_path):
+    key_file = tmp_path / "demo_key"
+    first = bootstrap_demo_ensure(key_file=key_file)
+    key_file.unlink()
+
+    second = bootstrap_demo_ensure(key_file=key_file)
+
+    assert second.secret != first.secret
+    assert VirtualKey.objects.get().key_hash == virtual_key_hash(second.secret)
+    assert key_file.read_text().strip() == second.secret
+
+
+def test_it_leaves_a_demo_deployment_an_admin_changed_alone(tmp_path):
+    bootstrap_demo_ensure(key_file=tmp_path / "demo_key")
+    Deployment.objects.filter(model_id="demo").update(enabled=False, rpm=5)
+
+    bootstrap_demo_ensure(key_file=tmp_path / "demo_key")
+
+    deployment = Deployment.objects.get(model_id="demo")
+    assert (deployment.enabled, deployment.rpm) == (False, 5)

@@ -1,0 +1,177 @@
+"""Deployments. The provider credential is write-only: the form never renders it back."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import BooleanRadioFilter, ChoicesDropdownFilter
+from unfold.decorators import action, display
+from unfold.widgets import UnfoldAdminPasswordWidget, UnfoldBooleanSwitchWidget
+
+from llm_gateway.admin.forms import LIMIT_LABELS, JsonShapeForm
+from llm_gateway.models import Deployment
+from llm_gateway.services.deployments import DEPLOYMENT_FIELDS, deployment_create, deployment_update
+from providers.credentials import ENV_REFERENCE_PREFIX
+
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class DeploymentForm(JsonShapeForm):
+    json_shapes = {"extra_params": dict, "model_info": dict}
+
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        # render_value=False: a stored or just-typed key never travels back in the HTML.
+        widget=UnfoldAdminPasswordWidget(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=(
+            "Leave blank to keep the current key; os.environ/NAME to read it from the environment "
+            "variable NAME. Stored encrypted, never shown again."
+        ),
+    )
+    api_key_remove = forms.BooleanField(
+        label="Remove the stored credential",
+        required=False,
+        widget=UnfoldBooleanSwitchWidget,
+        help_text="For a provider that needs no key (a local server, for example).",
+    )
+
+    class Meta:
+        model = Deployment
+        fields = sorted(DEPLOYMENT_FIELDS)
+        labels = {
+            **LIMIT_LABELS,
+            "api_base": "API base",
+            "api_version": "API version",
+            "model_id": "Model ID",
+        }
+
+    def clean_api_key(self) -> str:
+        api_key = self.cleaned_data["api_key"]
+        if api_key.startswith(ENV_REFERENCE_PREFIX):
+            name = api_key[len(ENV_REFERENCE_PREFIX) :]
+            if not _VARIABLE_NAME.fullmatch(name):
+                raise forms.ValidationError(
+                    f"{name!r} is not an environment variable name: use os.environ/NAME, e.g. "
+                    "os.environ/OPENAI_API_KEY."
+                )
+        return api_key
+
+    def api_key_to_save(self) -> str | None:
+        """Return the credential for the service: None keeps the stored one, "" removes it."""
+        if self.cleaned_data.get("api_key"):
+            return self.cleaned_data["api_key"]
+        return "" if self.cleaned_data.get("api_key_remove") else None
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(ModelAdmin):
+    form = DeploymentForm
+    list_display = [
+        "model_name",
+        "provider",
+        "model",
+        "mode",
+        "base_url",
+        "enabled",
+        "health",
+        "order",
+        "weight",
+        "rpm_capacity",
+        "tpm_capacity",
+    ]
+    list_filter = [
+        ("provider", ChoicesDropdownFilter),
+        ("mode", ChoicesDropdownFilter),
+        ("enabled", BooleanRadioFilter),
+        ("health_status", ChoicesDropdownFilter),
+    ]
+    list_filter_submit = True
+    search_fields = ["model_name", "model", "model_id", "api_base"]
+    actions = ["enable", "disable"]
+    readonly_fields = ["credential_status", "health_status", "created_at", "updated_at"]
+    fieldsets = (
+        (None, {"fields": ["model_name", "provider", "model", "mode", "enabled"]}),
+        (
+            "Connection",
+            {
+                "fields": [
+                    "api_base",
+                    "api_version",
+                    "credential_status",
+                    "api_key",
+                    "api_key_remove",
+                    "timeout",
+                ]
+            },
+        ),
+        ("Routing", {"fields": ["order", "weight", "rpm", "tpm", "health_status"]}),
+        ("Advanced", {"fields": ["model_id", "extra_params", "model_info"]}),
+        ("Record", {"fields": ["created_at", "updated_at"]}),
+    )
+    add_fieldsets = (
+        (None, {"fields": ["model_name", "provider", "model", "mode", "enabled"]}),
+        ("Connection", {"fields": ["api_base", "api_version", "api_key", "timeout"]}),
+        ("Routing", {"fields": ["order", "weight", "rpm", "tpm"]}),
+        ("Advanced", {"fields": ["model_id", "extra_params", "model_info"]}),
+    )
+
+    def save_model(self, request: HttpRequest, obj: Deployment, form: DeploymentForm, change: bool) -> None:
+        fields = {name: value for name, value in form.cleaned_data.items() if name in DEPLOYMENT_FIELDS}
+        if change:
+            deployment_update(deployment=obj, api_key=form.api_key_to_save(), **fields)
+            return
+        created = deployment_create(api_key=form.api_key_to_save(), **fields)
+        # The admin goes on with `obj` (history entry, redirect): make it the row just created.
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    @display(description="API base", ordering="api_base")
+    def base_url(self, deployment: Deployment) -> str | None:
+        return deployment.api_base or None
+
+    @display(description="RPM", ordering="rpm")
+    def rpm_capacity(self, deployment: Deployment) -> int | None:
+        return deployment.rpm
+
+    @display(description="TPM", ordering="tpm")
+    def tpm_capacity(self, deployment: Deployment) -> int | None:
+        return deployment.tpm
+
+    @display(description="Credential")
+    def credential_status(self, deployment: Deployment) -> str:
+        if deployment.credential_env:
+            return f"from ${deployment.credential_env}"
+        if deployment.credential:
+            return "encrypted key set"
+        return "none"
+
+    @display(
+        description="Health",
+        ordering="health_status",
+        label={
+            Deployment.Health.HEALTHY: "success",
+            Deployment.Health.UNHEALTHY: "danger",
+            Deployment.Health.UNKNOWN: None,  # unfold's grey label
+        },
+    )
+    def health(self, deployment: Deployment) -> tuple[str, str]:
+        return deployment.health_status, deployment.get_health_status_display()
+
+    @action(description="Enable selected deployments", permissions=["change"], icon="play_arrow")
+    def enable(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:
+        self._enabled_set(request, queryset, enabled=True)
+
+    @action(description="Disable selected deployments", permissions=["change"], icon="pause")
+    def disable(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:
+        self._enabled_set(request, queryset, enabled=False)
+
+    def _enabled_set(self, request: HttpRequest, queryset: QuerySet[Deployment], *, enabled: bool) -> None:
+        for deployment in queryset:
+            deployment_update(deployment=deployment, enabled=enabled)
+        messages.success(request, f"{'Enabled' if enabled else 'Disabled'} {len(queryset)} deployment(s).")
