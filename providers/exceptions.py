@@ -117,6 +117,13 @@ class RateLimitError(APIError):
     retryable = True
 
 
+class BudgetExceededError(RateLimitError):
+    """A hard budget would be exceeded: not retryable until the budget resets or is raised."""
+
+    type = "budget_exceeded"
+    retryable = False
+
+
 class InternalServerError(APIError):
     status_code = 500
     type = "api_error"
