@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,8 +16,9 @@ class BudgetLimit:
     id: str  # the entity's id; for key_model, "<key token>:<model group>"
     max_budget: Decimal
     period_start: datetime | None = None  # None: a lifetime budget
-    period_end: datetime | None = None
+    period_end: datetime | None = None  # identifies the period's counter (it is what budget_reset_at stores)
     spent_before: Decimal = Decimal("0")  # spend the database knew for this period (seeds the counter)
+    name: str = ""  # who owns it, for people: "key 'billing-bot'"
 
     @property
     def label(self) -> str:
@@ -32,11 +34,16 @@ class RateLimit:
     rpm: int | None = None
     tpm: int | None = None
     max_parallel: int | None = None
+    name: str = ""  # who owns it, for people: "key 'billing-bot'"; default "<scope> '<id>'"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.scope.replace('_', ' ')} '{self.id}'"
 
 
 @dataclass(frozen=True, slots=True)
 class AdmissionPlan:
-    request_id: str
+    request_id: str  # unique per admission: parallel slots and holds are tracked by it
     budgets: tuple[BudgetLimit, ...] = ()
     rate_limits: tuple[RateLimit, ...] = ()
     reserve: Decimal = Decimal("0")  # the request's worst-case cost, held on every budget
@@ -51,3 +58,26 @@ class Admission:
     held: Decimal = Decimal("0")
     headers: dict[str, str] = field(default_factory=dict)
     settled: bool = False
+    window: int = 0  # the minute (Unix time // 60) whose counters the request was counted in
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSpend:
+    """A budget counter as the limiter holds it: settled spend, and holds of requests in flight."""
+
+    spend: Decimal
+    held: Decimal
+
+
+class Limiter(Protocol):
+    """What the request path uses; ``RedisLimiter`` and ``LocalLimiter`` both provide it."""
+
+    async def admit(self, plan: AdmissionPlan) -> Admission: ...
+
+    async def settle(self, admission: Admission, cost: Decimal, tokens: int) -> Decimal | None: ...
+
+    async def release(self, admission: Admission) -> Decimal | None: ...
+
+    async def spend_get(self, budget: BudgetLimit) -> BudgetSpend | None: ...
+
+    async def spend_forget(self, budget: BudgetLimit) -> None: ...
