@@ -153,6 +153,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's assets served locally: no CDN needed (or reachable)
     "llm_gateway",
     "billing",
+    "django_celery_beat",  # the periodic schedule lives in the database, editable in the admin
 ]
 
 MIDDLEWARE = [
@@ -221,6 +222,15 @@ if not CELERY_BROKER_URL:
         (_celery_dir / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "llm-gateway@localhost")
 
 
 def config_master_key(path: str) -> str:
@@ -279,6 +289,11 @@ GATEWAY = {
     # How long another instance may keep serving a changed key, team or deployment from its
     # in-process cache (seconds): each instance checks a shared generation counter this often.
     "CONFIG_REFRESH_SECONDS": float(env_str("GATEWAY_CONFIG_REFRESH_SECONDS", "2")),
+    # Budget alerts: a JSON POST per alert to this URL, and an email to these addresses (EMAIL_*).
+    "ALERT_WEBHOOK_URL": env_str("GATEWAY_ALERT_WEBHOOK_URL"),
+    "ALERT_EMAILS": env_list("GATEWAY_ALERT_EMAILS", []),
+    # Days of ledger rows kept (rollups are kept forever); 0 keeps every row.
+    "LEDGER_RETENTION_DAYS": env_int("GATEWAY_LEDGER_RETENTION_DAYS", 90),
 }
 
 REST_FRAMEWORK = {
@@ -300,6 +315,7 @@ SPECTACULAR_SETTINGS = {
 UNFOLD = {
     "SITE_TITLE": "LLM Gateway admin",
     "SITE_HEADER": "LLM Gateway admin",
+    "SIDEBAR": {"show_search": True, "navigation": "billing.dashboards.sidebar.sidebar_navigation"},
 }
 
 LOGGING = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
 
+from billing.ledger import ledger_writer_close
 from providers import transport
 
 # Paths served by InferenceHandler; everything else goes through the full Django stack.
@@ -45,12 +46,15 @@ class InferenceHandler(ASGIHandler):
 
 
 async def lifespan(receive, send) -> None:
-    """Answer the ASGI lifespan protocol: on shutdown, close this worker's upstream connection pool."""
+    """Answer the ASGI lifespan protocol: on shutdown, flush the ledger and close the upstream pool."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await transport.aclose()
+            try:
+                await ledger_writer_close()  # flush the embedded writer's waiting records
+            finally:
+                await transport.aclose()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
@@ -22,7 +23,7 @@ from django.utils import timezone
 
 from llm_gateway.conf import gateway_setting
 from llm_gateway.crypto import credential_decrypt
-from llm_gateway.models import Deployment, VirtualKey
+from llm_gateway.models import Deployment, EndUser, VirtualKey
 from providers.credentials import credentials_from_environment, env_reference
 from providers.registry import PROVIDERS, ProviderSpec
 from providers.upstream import DEFAULT_TIMEOUT, ResolvedDeployment
@@ -31,6 +32,34 @@ GENERATION_CACHE_KEY = "llm_gateway:config-generation"
 MAX_CACHED_KEYS = 100_000
 SNAPSHOT_MAX_AGE = 60.0
 MAX_UNKNOWN_KEYS = 10_000  # remembered misses, so a flood of bad keys cannot reach the database
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsSnapshot:
+    """The budget and rate limits of a key, team or end user, as of the snapshot."""
+
+    max_budget: Decimal | None = None
+    spend: Decimal = Decimal("0")
+    budget_duration: str = ""
+    budget_reset_at: datetime | None = None
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> LimitsSnapshot:
+        return cls(
+            max_budget=row.max_budget,
+            spend=row.spend,
+            budget_duration=row.budget_duration,
+            budget_reset_at=row.budget_reset_at,
+            rpm_limit=getattr(row, "rpm_limit", None),
+            tpm_limit=getattr(row, "tpm_limit", None),
+            max_parallel_requests=getattr(row, "max_parallel_requests", None),
+        )
+
+
+NO_LIMITS = LimitsSnapshot()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +79,10 @@ class KeySnapshot:
     team_blocked: bool
     expires: datetime | None
     metadata: dict[str, Any]
+    limits: LimitsSnapshot = NO_LIMITS
+    team_limits: LimitsSnapshot = NO_LIMITS
+    model_max_budget: dict[str, Any] = field(default_factory=dict)
+    store_prompts: bool = False
 
     @classmethod
     def from_key(cls, key: VirtualKey) -> KeySnapshot:
@@ -68,6 +101,10 @@ class KeySnapshot:
             team_blocked=bool(team and team.blocked),
             expires=key.expires,
             metadata=dict(key.metadata or {}),
+            limits=LimitsSnapshot.of(key),
+            team_limits=LimitsSnapshot.of(team) if team else NO_LIMITS,
+            model_max_budget=dict(key.model_max_budget or {}),
+            store_prompts=bool(team and team.store_prompts),
         )
 
     def is_expired(self) -> bool:
@@ -177,11 +214,13 @@ class ConfigSnapshots:
         self.keys: OrderedDict[str, KeySnapshot] = OrderedDict()
         self.unknown_keys: OrderedDict[str, None] = OrderedDict()
         self.deployments: dict[str, tuple[DeploymentSnapshot, ...]] | None = None
+        self.end_users: OrderedDict[str, tuple[LimitsSnapshot, bool] | None] = OrderedDict()
         self.generation: str | None = None
         self.checked_at = 0.0
         self.taken_at = 0.0
 
     def clear(self) -> None:
+        self.end_users.clear()
         self.keys.clear()
         self.unknown_keys.clear()
         self.deployments = None
@@ -216,6 +255,17 @@ class ConfigSnapshots:
         if len(self.keys) > MAX_CACHED_KEYS:
             self.keys.popitem(last=False)
         return snapshot
+
+    async def end_user_get(self, user_id: str) -> tuple[LimitsSnapshot, bool]:
+        """Return an end user's limits and whether they are blocked (no row: no limits)."""
+        await self.refresh_if_stale()
+        if user_id not in self.end_users:
+            row = await EndUser.objects.filter(user_id=user_id).afirst()
+            self.end_users[user_id] = None if row is None else (LimitsSnapshot.of(row), row.blocked)
+            if len(self.end_users) > MAX_CACHED_KEYS:
+                self.end_users.popitem(last=False)
+        cached = self.end_users[user_id]
+        return cached if cached is not None else (NO_LIMITS, False)
 
     async def deployments_get(self) -> dict[str, tuple[DeploymentSnapshot, ...]]:
         """Return every enabled deployment, grouped by the model name clients ask for."""

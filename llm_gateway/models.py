@@ -50,6 +50,9 @@ class BudgetFields(models.Model):
 class Team(BudgetFields):
     team_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     team_alias = models.CharField(max_length=200, unique=True)
+    store_prompts = models.BooleanField(
+        default=False, help_text="Store prompts and completions in the ledger (off: only usage and cost)."
+    )
     # Declared last: from here on, the name `models` in this class body is this field, not the module.
     models = models.JSONField(default=list, blank=True, help_text="Allowed model names; empty allows all.")
 

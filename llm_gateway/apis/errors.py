@@ -12,12 +12,26 @@ from django.http import HttpResponse
 from providers.exceptions import APIError, parse_retry_after
 
 
-def error_response(error: APIError, status: int | None = None) -> HttpResponse:
-    """Return the HTTP response for an error, in OpenAI's shape."""
+def _limit_headers(error: APIError) -> dict[str, str]:
+    """Return the gateway's own rate-limit headers of an error (an upstream's are not passed on)."""
+    if error.provider is not None:
+        return {}
+    return {
+        name: value
+        for name, value in error.headers.items()
+        if name.lower().startswith("x-ratelimit-") or name.lower() == "x-should-retry"
+    }
+
+
+def error_response(
+    error: APIError, status: int | None = None, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    """Return the HTTP response for an error, in OpenAI's shape (with the request's own headers)."""
     response = HttpResponse(
         orjson.dumps(error.to_openai_error()),
         status=status or error.status_code,
         content_type="application/json",
+        headers={**_limit_headers(error), **(headers or {})},
     )
     retry_after = error.retry_after if error.retry_after is not None else parse_retry_after(error.headers)
     if retry_after is not None:

@@ -448,7 +448,7 @@ class TestTeamAdmin:
     def test_it_sees_only_the_gateway_models_it_manages(self, team_admin_client):
         response = team_admin_client.get(reverse("admin:index"))
 
-        assert visible_models(response) == {"Team", "VirtualKey"}
+        assert visible_models(response) == {"Team", "VirtualKey", "LedgerEntry", "SpendRollup"}
 
     @pytest.mark.parametrize("model", ["deployment", "enduser", "user", "group"])
     def test_it_cannot_open_other_models(self, team_admin_client, model):

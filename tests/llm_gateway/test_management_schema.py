@@ -42,6 +42,11 @@ MANAGEMENT_PATHS = {
     "/model/delete": "post",
     "/model/info": "get",
     "/v1/model/info": "get",
+    "/spend/logs": "get",
+    "/global/spend/report": "get",
+    "/user/daily/activity": "get",
+    "/team/daily/activity": "get",
+    "/key/usage": "get",
 }
 
 

@@ -5,6 +5,7 @@ demo (team, mock deployment, key) on first start, and prints commands that work 
 Production uses `manage.py serve` instead, which does none of this.
 """
 
+import contextlib
 import importlib.util
 import json
 import shlex
@@ -13,6 +14,7 @@ import uvicorn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
+from billing.services.workers import celery_worker_running
 from llm_gateway.conf import gateway_setting
 from llm_gateway.log_buffer import uvicorn_log_config
 from llm_gateway.management.commands.import_config import report_print
@@ -44,8 +46,11 @@ class Command(BaseCommand):
             "--port", type=int, default=None, help="Port to listen on (default: PORT, else 8000)."
         )
         parser.add_argument("--no-serve", action="store_true", help="Set up and print, then exit.")
+        parser.add_argument(
+            "--no-worker", action="store_true", help="Do not start the Celery worker and beat (run your own)."
+        )
 
-    def handle(self, *args, host: str, port: int | None, no_serve: bool, **options) -> None:
+    def handle(self, *args, host: str, port: int | None, no_serve: bool, no_worker: bool, **options) -> None:
         if port is None:
             port = gateway_setting("PORT")
         base_url = self._base_url(host, port)
@@ -59,16 +64,19 @@ class Command(BaseCommand):
         connections.close_all()  # the server opens its own connections, in its own threads
         self.stdout.write(f"Serving the gateway on {base_url}/ (Ctrl+C to stop)")
         self.stdout.flush()  # before uvicorn blocks: a pipe or log file gets the lines now
-        uvicorn.run(
-            "gateway_project.asgi:application",
-            host=host,
-            port=port,
-            workers=1,
-            loop="uvloop" if importlib.util.find_spec("uvloop") else "auto",
-            http="httptools" if importlib.util.find_spec("httptools") else "auto",
-            log_config=uvicorn_log_config(),
-            log_level="info",
-        )
+        # The embedded broker needs no server: the worker and beat (rollups, budget resets, alerts,
+        # retention) run beside the gateway for as long as it does.
+        with contextlib.nullcontext() if no_worker else celery_worker_running():
+            uvicorn.run(
+                "gateway_project.asgi:application",
+                host=host,
+                port=port,
+                workers=1,
+                loop="uvloop" if importlib.util.find_spec("uvloop") else "auto",
+                http="httptools" if importlib.util.find_spec("httptools") else "auto",
+                log_config=uvicorn_log_config(),
+                log_level="info",
+            )
 
     def _config_import(self) -> None:
         path = gateway_setting("CONFIG_PATH")

@@ -1,0 +1,1 @@
+"""Billing services: the functions that write ledger rows, rollups, budgets and alerts."""

@@ -1,0 +1,157 @@
+"""Turn a request into what the limiter must check: its budgets, its rate limits, its worst-case cost.
+
+Budgets: the key's, its team's, the end user's (OpenAI's ``user`` field) and the key's per-model budget
+(``model_max_budget``). Rate limits: key, team, end user, and the deployment's own capacity. The hold is
+the request's worst-case cost: every prompt token at the input price and the full output cap (the
+request's ``max_tokens``, else the model's own output limit) at the output price.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from billing.limits.periods import budget_period
+from billing.limits.types import AdmissionPlan, BudgetLimit, RateLimit
+from billing.pricing import PriceQuote, worst_case_cost
+from llm_gateway.lookups import DeploymentSnapshot, KeySnapshot, LimitsSnapshot
+from providers.price_table import model_info
+from providers.tokens import token_counter
+
+DEFAULT_OUTPUT_CAP = 4096  # when neither the request nor the price table gives an output limit
+
+
+def _budget(
+    scope: str, entity_id: str, name: str, limits: LimitsSnapshot, now: datetime
+) -> BudgetLimit | None:
+    if limits.max_budget is None:
+        return None
+    start, end = budget_period(limits.budget_duration, limits.budget_reset_at, now)
+    # The stored spend belongs to the period ending at budget_reset_at; a later period starts at zero.
+    same_period = end is None or limits.budget_reset_at is None or limits.budget_reset_at >= now
+    return BudgetLimit(
+        scope=scope,
+        id=entity_id,
+        name=name,
+        max_budget=limits.max_budget,
+        period_start=start,
+        period_end=end,
+        spent_before=limits.spend if same_period else Decimal("0"),
+    )
+
+
+def _rate_limit(scope: str, entity_id: str, limits: LimitsSnapshot) -> RateLimit | None:
+    if limits.rpm_limit is None and limits.tpm_limit is None and limits.max_parallel_requests is None:
+        return None
+    return RateLimit(
+        scope=scope,
+        id=entity_id,
+        rpm=limits.rpm_limit,
+        tpm=limits.tpm_limit,
+        max_parallel=limits.max_parallel_requests,
+    )
+
+
+def _model_budget(key: KeySnapshot, model_group: str, now: datetime) -> BudgetLimit | None:
+    """Return the key's budget for one model (LiteLLM: a number, or {budget_limit, time_period})."""
+    setting = key.model_max_budget.get(model_group)
+    if setting is None:
+        return None
+    limit, duration = (
+        (setting.get("budget_limit"), setting.get("time_period", ""))
+        if isinstance(setting, dict)
+        else (setting, "")
+    )
+    try:
+        max_budget = Decimal(str(limit))
+    except (InvalidOperation, ValueError):
+        return None
+    start, end = budget_period(duration or "", None, now)
+    return BudgetLimit(
+        scope="key_model",
+        id=f"{key.token}:{model_group}",
+        max_budget=max_budget,
+        name=f"key '{key.key_alias or key.token}' budget for model '{model_group}'",
+        period_start=start,
+        period_end=end,
+    )
+
+
+def prompt_tokens_estimate(operation: str, model: str, body: dict[str, Any]) -> int:
+    """Return the prompt's token count with the bundled tokenizer (an estimate for non-OpenAI models)."""
+    if operation == "chat":
+        return token_counter(model=model, messages=list(body.get("messages") or ()), tools=body.get("tools"))
+    text = body.get("prompt") if operation in ("text_completion", "image_generation") else body.get("input")
+    if isinstance(text, list) and all(isinstance(item, str) for item in text):
+        return token_counter(model=model, text=text)
+    if isinstance(text, str):
+        return token_counter(model=model, text=text)
+    return len(text) if isinstance(text, list) else 0  # token arrays: one token an item
+
+
+def output_cap(operation: str, deployment: DeploymentSnapshot, body: dict[str, Any]) -> int:
+    if operation in ("embedding", "image_generation"):
+        return 0
+    requested = body.get("max_completion_tokens") or body.get("max_tokens")
+    if isinstance(requested, int) and requested > 0:
+        return requested * int(body.get("n") or 1)
+    info = model_info(deployment.upstream.model, deployment.upstream.provider) or {}
+    return int(info.get("max_output_tokens") or info.get("max_tokens") or DEFAULT_OUTPUT_CAP)
+
+
+def admission_plan(
+    *,
+    request_id: str,
+    key: KeySnapshot | None,
+    end_user: tuple[str, LimitsSnapshot] | None,
+    deployment: DeploymentSnapshot,
+    operation: str,
+    body: dict[str, Any],
+    quote: PriceQuote,
+    now: datetime,
+) -> AdmissionPlan:
+    """Return the limiter's plan for one request (the master key has no budgets or limits of its own)."""
+    budgets: list[BudgetLimit | None] = []
+    rate_limits: list[RateLimit | None] = [
+        RateLimit(scope="deployment", id=deployment.model_id, rpm=deployment.rpm, tpm=deployment.tpm)
+        if deployment.rpm or deployment.tpm
+        else None
+    ]
+    if key is not None:
+        key_name = f"key '{key.key_alias or key.token}'"
+        budgets += [
+            _budget("key", key.token, key_name, key.limits, now),
+            _model_budget(key, deployment.model_name, now),
+        ]
+        rate_limits.append(_rate_limit("key", key.token, key.limits))
+        if key.team_id:
+            team_name = f"team '{key.team_alias}'"
+            budgets.append(_budget("team", key.team_id, team_name, key.team_limits, now))
+            rate_limits.append(_rate_limit("team", key.team_id, key.team_limits))
+    if end_user is not None:
+        user_id, limits = end_user
+        budgets.append(_budget("end_user", user_id, f"end user '{user_id}'", limits, now))
+        rate_limits.append(_rate_limit("end_user", user_id, limits))
+    held_budgets = tuple(budget for budget in budgets if budget is not None)
+    limits = tuple(limit for limit in rate_limits if limit is not None)
+    needs_tokens = bool(held_budgets) or any(limit.tpm for limit in limits)
+    prompt_tokens = prompt_tokens_estimate(operation, deployment.upstream.model, body) if needs_tokens else 0
+    cap = output_cap(operation, deployment, body) if needs_tokens else 0
+    reserve = (
+        worst_case_cost(
+            quote,
+            prompt_tokens,
+            cap,
+            images=int(body.get("n") or 1) if operation == "image_generation" else 0,
+        )
+        if held_budgets
+        else Decimal("0")
+    )
+    return AdmissionPlan(
+        request_id=request_id,
+        budgets=held_budgets,
+        rate_limits=limits,
+        reserve=reserve,
+        estimated_tokens=prompt_tokens + cap,
+    )

@@ -1,0 +1,168 @@
+"""Meter one inference request: admit it against budgets and limits, then price, settle and record it.
+
+``meter_start`` runs before the upstream call (it raises 429 when a budget or limit says no);
+``Meter.finish`` runs once the answer (or the failure) is known: it prices the usage, replaces the
+budget hold with the actual cost, and hands the ledger record to the writer. The response carries
+LiteLLM's headers: call id, cost, key spend, deployment id and the gateway's own overhead.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from billing.ledger import ledger_writer
+from billing.limits import limiter
+from billing.limits.types import Admission
+from billing.models import LedgerEntry
+from billing.pricing import PriceQuote, aprice_for, cost_of, usage_buckets
+from billing.records import UsageRecord
+from llm_gateway.admission import admission_plan
+from llm_gateway.authentication import Caller
+from llm_gateway.lookups import DeploymentSnapshot, snapshots
+from providers.exceptions import APIError, AuthenticationError
+
+BASIS = LedgerEntry.BillingBasis
+
+
+@dataclass
+class Meter:
+    request_id: str
+    caller: Caller
+    deployment: DeploymentSnapshot
+    model_requested: str
+    operation: str
+    body: dict[str, Any]
+    quote: PriceQuote
+    started: float
+    created_at: datetime
+    end_user: str = ""
+    admission: Admission | None = None
+    upstream_seconds: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def upstream_started(self) -> float:
+        return time.monotonic()
+
+    def upstream_finished(self, since: float) -> None:
+        self.upstream_seconds += time.monotonic() - since
+
+    async def finish(
+        self,
+        *,
+        usage: dict[str, Any] | None,
+        basis: str = BASIS.PROVIDER_REPORTED,
+        error: APIError | None = None,
+        images: int = 0,
+        time_to_first_token_ms: int | None = None,
+        response: Any = None,
+    ) -> dict[str, str]:
+        """Price, settle and record the request; return the headers to send with its answer."""
+        buckets = usage_buckets(usage or {})
+        cost = (
+            cost_of(self.quote, usage or {}, self.operation, images=images)
+            if usage or images
+            else Decimal("0")
+        )
+        key_spend = None
+        if self.admission is not None:
+            tokens = buckets["prompt_tokens"] + buckets["completion_tokens"]
+            key_spend = await limiter().settle(self.admission, cost=cost, tokens=tokens)
+        elapsed = time.monotonic() - self.started
+        key = self.caller.key
+        await ledger_writer().write(
+            UsageRecord(
+                request_id=self.request_id,
+                created_at=self.created_at,
+                key_token=key.token if key else "",
+                key_alias=key.key_alias if key else "master",
+                team_id=(key.team_id or "") if key else "",
+                user_id=str(key.user_id or "") if key else "",
+                end_user=self.end_user,
+                model_requested=self.model_requested,
+                model_group=self.deployment.model_name,
+                deployment_id=self.deployment.model_id,
+                provider=self.deployment.upstream.provider,
+                provider_model=self.deployment.upstream.model,
+                operation=self.operation,
+                stream=bool(self.body.get("stream")),
+                **buckets,
+                images=images,
+                cost=cost,
+                price=self.quote.snapshot,
+                latency_ms=int(elapsed * 1000),
+                time_to_first_token_ms=time_to_first_token_ms,
+                status=LedgerEntry.Status.ERROR if error else LedgerEntry.Status.SUCCESS,
+                http_status=error.status_code if error else 200,
+                error_type=(error.code or error.type) if error else "",
+                billing_basis=basis,
+                messages=self.body.get("messages") if key and key.store_prompts else None,
+                response=response if key and key.store_prompts else None,
+            )
+        )
+        headers = {
+            **self.headers,
+            "x-litellm-response-cost": format(cost, "f"),
+            "x-litellm-overhead-duration-ms": f"{max(elapsed - self.upstream_seconds, 0) * 1000:.3f}",
+        }
+        if key_spend is not None:
+            headers["x-litellm-key-spend"] = format(key_spend, "f")
+        return headers
+
+
+async def meter_start(
+    *,
+    caller: Caller,
+    deployment: DeploymentSnapshot,
+    model_requested: str,
+    operation: str,
+    body: dict[str, Any],
+) -> Meter:
+    """Return the meter of a request admitted by every budget and limit (or raise the 429 that refused it)."""
+    now = timezone.now()
+    end_user = body.get("user") if isinstance(body.get("user"), str) else ""
+    end_user_limits = None
+    if end_user:
+        limits, blocked = await snapshots.end_user_get(end_user)
+        if blocked:
+            raise AuthenticationError(f"The end user '{end_user}' is blocked.", code="end_user_blocked")
+        end_user_limits = (end_user, limits)
+    upstream = deployment.upstream
+    meter = Meter(
+        request_id=f"req-{uuid.uuid4().hex}",
+        caller=caller,
+        deployment=deployment,
+        model_requested=model_requested,
+        operation=operation,
+        body=body,
+        quote=await aprice_for(upstream.model, upstream.provider, deployment.model_id, now),
+        started=time.monotonic(),
+        created_at=now,
+        end_user=end_user,
+    )
+    meter.headers = {
+        "x-litellm-call-id": meter.request_id,
+        "x-request-id": meter.request_id,
+        "x-litellm-model-id": deployment.model_id,
+        "x-litellm-model-group": deployment.model_name,
+    }
+    plan = admission_plan(
+        request_id=meter.request_id,
+        key=caller.key,
+        end_user=end_user_limits,
+        deployment=deployment,
+        operation=operation,
+        body=body,
+        quote=meter.quote,
+        now=now,
+    )
+    if plan.budgets or plan.rate_limits:
+        meter.admission = await limiter().admit(plan)
+        meter.headers.update(meter.admission.headers)
+    return meter
