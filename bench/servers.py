@@ -201,11 +201,18 @@ def floor_start(*, workdir: Path, pinning: Pinning) -> Server:
     return server.wait_ready()
 
 
+# Every feature on: the key and its team carry budgets and rate limits (high enough never to refuse),
+# so each request is admitted, held, priced, settled and written to the ledger.
 SEED = """
+from decimal import Decimal
+from llm_gateway.models import Team
 from llm_gateway.services.deployments import deployment_create
 from llm_gateway.services.keys import virtual_key_create
 
-virtual_key_create(secret=KEY, key_alias="bench")
+limits = dict(max_budget=Decimal("1000000000"), budget_duration="30d", rpm_limit=10**9, tpm_limit=10**12,
+              max_parallel_requests=100000)
+team = Team.objects.create(team_alias="bench", **limits)
+virtual_key_create(secret=KEY, key_alias="bench", team=team, **limits)
 for name, api_base in DEPLOYMENTS.items():
     deployment_create(
         model_name=name, provider="openai", model=MODEL, api_base=api_base, api_key=UPSTREAM_KEY

@@ -19,10 +19,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet, Sum
 
+from billing.limits import limiter
 from billing.limits.periods import budget_period
+from billing.limits.types import BudgetLimit
 from billing.models import LedgerEntry, SpendRollup
 from billing.services.money_sums import money_sum, money_value
 from llm_gateway.models import Team, VirtualKey
@@ -361,12 +364,12 @@ def ledger_entry_list(
 def budget_held(
     *, scope: str, entity_id: str, period_start: datetime | None, period_end: datetime | None
 ) -> Decimal:
-    """Return what the limiter holds now on a budget for requests in flight (``scope``: "key" or "team").
-
-    Always zero for now: wire it to the limiter's counters (``Limiter.spend_get(BudgetLimit(...)).held``
-    for the budget's current period) and the dashboard's "held" columns and /key/usage follow.
-    """
-    return ZERO
+    """Return what the limiter holds now on a budget for requests in flight (``scope``: "key" or "team")."""
+    budget = BudgetLimit(
+        scope=scope, id=entity_id, max_budget=ZERO, period_start=period_start, period_end=period_end
+    )
+    counter = async_to_sync(limiter().spend_get)(budget)
+    return counter.held if counter is not None else ZERO
 
 
 def budget_burn_keys(*, team_ids: Collection[str] | None = None, now: datetime) -> list[BudgetBurn]:
