@@ -37,8 +37,12 @@ small, small_secret = virtual_key_create(key_alias="small", max_budget=Decimal({
 print(secret + " " + small_secret)
 """
 
+# With REDIS_URL (CI's first pass) rows wait in the Redis stream for the Celery consumer: drain it
+# the way the consumer task would; in the embedded mode the gateway writes them itself.
 LEDGER = """
 import json
+from billing.ledger.consumer import ledger_drain
+ledger_drain()
 from billing.models import LedgerEntry
 rows = LedgerEntry.objects.filter(key_alias={alias!r}).order_by("created_at")
 print(json.dumps([{{
