@@ -10,7 +10,6 @@ warning and behave as a miss so the LLM call itself still succeeds.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import threading
@@ -27,6 +26,7 @@ import redis.asyncio
 from pydantic import BaseModel
 
 from providers.exceptions import BadRequestError
+from providers.redis_clients import RedisClientsPerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -245,25 +245,10 @@ class RedisCache:
         # A cache that waits longer than the model would is worse than none: bound every round trip.
         self._client_options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
         self._client = redis.Redis.from_url(url, **self._client_options)
-        # A redis.asyncio client binds its connections to the event loop it first connects on and
-        # fails on any other, and library callers may run several loops (one asyncio.run per script
-        # step, a loop per thread): keep one client per running loop, forget those of closed loops.
-        self._async_clients: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
-        self._async_clients_lock = threading.Lock()
+        self._async_clients = RedisClientsPerLoop(url, **self._client_options)
 
     def _key(self, key: str) -> str:
         return f"{self.namespace}:{key}"
-
-    def _async_client(self) -> redis.asyncio.Redis:
-        loop = asyncio.get_running_loop()
-        with self._async_clients_lock:
-            for stale in [other for other in self._async_clients if other.is_closed()]:
-                del self._async_clients[stale]
-            client = self._async_clients.get(loop)
-            if client is None:
-                client = redis.asyncio.Redis.from_url(self._url, **self._client_options)
-                self._async_clients[loop] = client
-            return client
 
     def _store_args(self, value: dict, ttl: float | None) -> tuple[bytes, int | None]:
         seconds = _resolve_ttl(ttl, self.ttl)
@@ -290,7 +275,7 @@ class RedisCache:
     async def aget(self, key: str) -> dict | None:
         """Return the cached value for ``key`` (see ``get``), from any event loop."""
         try:
-            payload = await self._async_client().get(self._key(key))
+            payload = await self._async_clients.get().get(self._key(key))
         except redis.exceptions.RedisError as error:
             logger.warning("Response cache read failed, treating as a miss: %s", error)
             return None
@@ -300,7 +285,7 @@ class RedisCache:
         """Store ``value`` under ``key`` (see ``set``), from any event loop."""
         payload, milliseconds = self._store_args(value, ttl)
         try:
-            await self._async_client().set(self._key(key), payload, px=milliseconds)
+            await self._async_clients.get().set(self._key(key), payload, px=milliseconds)
         except redis.exceptions.RedisError as error:
             logger.warning("Response cache write failed, not cached: %s", error)
 
@@ -321,10 +306,7 @@ class RedisCache:
 
     async def aclose(self) -> None:
         """Close the running loop's async client (call before that loop ends)."""
-        with self._async_clients_lock:
-            client = self._async_clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        await self._async_clients.aclose()
 
     def close(self) -> None:
         """Close the sync client's connection pool."""

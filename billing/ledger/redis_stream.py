@@ -10,12 +10,8 @@ The stream has no MAXLEN: an entry is deleted only after its row is committed, n
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
-import redis.asyncio
-
 from billing.records import UsageRecord
+from providers.redis_clients import RedisClientsPerLoop
 
 LEDGER_STREAM = "llm_gateway:ledger"
 RECORD_FIELD = "r"
@@ -26,23 +22,7 @@ class RedisStreamWriter:
 
     def __init__(self, url: str, *, stream: str = LEDGER_STREAM, timeout: float = 5.0) -> None:
         self.stream = stream
-        self._url = url
-        self._client_options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-        # A redis.asyncio client binds its connections to the event loop it first connects on: keep
-        # one client per running loop, forget those of closed loops (providers.caching.RedisCache).
-        self._clients: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
-        self._clients_lock = threading.Lock()
-
-    def _client(self) -> redis.asyncio.Redis:
-        loop = asyncio.get_running_loop()
-        with self._clients_lock:
-            for stale in [other for other in self._clients if other.is_closed()]:
-                del self._clients[stale]
-            client = self._clients.get(loop)
-            if client is None:
-                client = redis.asyncio.Redis.from_url(self._url, **self._client_options)
-                self._clients[loop] = client
-            return client
+        self._clients = RedisClientsPerLoop(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
     async def write(self, record: UsageRecord) -> None:
         """Append ``record`` to the stream; return once Redis acknowledged it.
@@ -50,12 +30,8 @@ class RedisStreamWriter:
         Raises redis.RedisError when Redis cannot take it: the caller must then not report the request
         as recorded. A retried XADD may append a record twice; the consumer stores it once.
         """
-        await self._client().xadd(self.stream, {RECORD_FIELD: record.to_json()})
+        await self._clients.get().xadd(self.stream, {RECORD_FIELD: record.to_json()})
 
     async def close(self) -> None:
         """Close this event loop's connections (the ASGI lifespan shutdown); nothing is buffered."""
-        loop = asyncio.get_running_loop()
-        with self._clients_lock:
-            client = self._clients.pop(loop, None)
-        if client is not None:
-            await client.aclose()
+        await self._clients.aclose()

@@ -11,10 +11,8 @@ request's holds and slot lapse with their lease.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -34,6 +32,7 @@ from billing.limits.verdicts import (
     to_units,
 )
 from providers.exceptions import ServiceUnavailableError
+from providers.redis_clients import RedisClientsPerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -68,25 +67,12 @@ class RedisLimiter:
         self.lease_seconds = lease_seconds
         self._url = url
         self._clock = clock
-        self._client_options = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-            "decode_responses": True,
-        }
-        # A redis.asyncio client is bound to the event loop it first connects on: one per loop
-        # (see providers.caching.RedisCache), forgetting those of closed loops.
-        self._clients: dict[asyncio.AbstractEventLoop, redis.asyncio.Redis] = {}
-        self._clients_lock = threading.Lock()
+        self._clients = RedisClientsPerLoop(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
+        )
 
     def _client(self) -> redis.asyncio.Redis:
-        loop = asyncio.get_running_loop()
-        with self._clients_lock:
-            for stale in [other for other in self._clients if other.is_closed()]:
-                del self._clients[stale]
-            client = self._clients.get(loop)
-            if client is None:
-                client = self._clients[loop] = redis.asyncio.Redis.from_url(self._url, **self._client_options)
-            return client
+        return self._clients.get()
 
     async def _run(self, keys: Sequence[str], args: Sequence[object]) -> list:
         client = self._client()
@@ -211,10 +197,7 @@ class RedisLimiter:
 
     async def aclose(self) -> None:
         """Close the running loop's client (call before that loop ends)."""
-        with self._clients_lock:
-            client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        await self._clients.aclose()
 
 
 def _verdict(plan: AdmissionPlan, reply: list) -> Verdict:
