@@ -12,7 +12,9 @@ from decimal import Decimal
 
 from django.db import models
 
-MONEY = {"max_digits": 20, "decimal_places": 10}
+# Costs keep 18 decimal places: per-token prices reach 1e-11 USD, and a row must hold the exact
+# product of price and tokens, as the response's x-litellm-response-cost header says it.
+MONEY = {"max_digits": 30, "decimal_places": 18}
 PRICE = {"max_digits": 24, "decimal_places": 18}  # per-token prices go down to 1e-9 USD and below
 
 
@@ -22,7 +24,10 @@ class Price(models.Model):
     model = models.CharField(max_length=300, db_index=True, help_text="Model as priced, e.g. gpt-4o-mini.")
     provider = models.CharField(max_length=64, blank=True, default="")
     deployment_id = models.CharField(
-        max_length=200, blank=True, default="", db_index=True,
+        max_length=200,
+        blank=True,
+        default="",
+        db_index=True,
         help_text="A deployment's model_id: this price overrides the model's for that deployment only.",
     )
     mode = models.CharField(max_length=24, blank=True, default="chat")
@@ -86,8 +91,9 @@ class LedgerEntry(models.Model):
     cache_hit = models.BooleanField(default=False)
     retries = models.PositiveSmallIntegerField(default=0)
     fallbacks = models.PositiveSmallIntegerField(default=0)
-    billing_basis = models.CharField(max_length=24, choices=BillingBasis.choices,
-                                     default=BillingBasis.PROVIDER_REPORTED)
+    billing_basis = models.CharField(
+        max_length=24, choices=BillingBasis.choices, default=BillingBasis.PROVIDER_REPORTED
+    )
     messages = models.JSONField(null=True, blank=True, help_text="Stored only for teams that opted in.")
     response = models.JSONField(null=True, blank=True, help_text="Stored only for teams that opted in.")
 
@@ -127,8 +133,16 @@ class SpendRollup(models.Model):
         ordering = ["-day"]
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "key_token", "team_id", "user_id", "end_user", "model_group", "deployment_id",
-                        "provider"],
+                fields=[
+                    "day",
+                    "key_token",
+                    "team_id",
+                    "user_id",
+                    "end_user",
+                    "model_group",
+                    "deployment_id",
+                    "provider",
+                ],
                 name="one_rollup_per_day_and_dimensions",
             )
         ]
@@ -148,6 +162,8 @@ class BudgetAlert(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["entity", "entity_id", "period_start", "threshold"],
-                                    name="one_alert_per_budget_period_threshold")
+            models.UniqueConstraint(
+                fields=["entity", "entity_id", "period_start", "threshold"],
+                name="one_alert_per_budget_period_threshold",
+            )
         ]

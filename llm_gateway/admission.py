@@ -1,9 +1,10 @@
 """Turn a request into what the limiter must check: its budgets, its rate limits, its worst-case cost.
 
-Budgets: the key's, its team's, the end user's (OpenAI's ``user`` field) and the key's per-model budget
-(``model_max_budget``). Rate limits: key, team, end user, and the deployment's own capacity. The hold is
-the request's worst-case cost: every prompt token at the input price and the full output cap (the
-request's ``max_tokens``, else the model's own output limit) at the output price.
+Budgets: the key's, its team's, its owner's (the user who owns the key), the end user's (OpenAI's
+``user`` field) and the key's per-model budget (``model_max_budget``). Rate limits: key, team, owner,
+end user, and the deployment's own capacity. The hold is the request's worst-case cost: every prompt
+token at the input price and the full output cap (the request's ``max_tokens``, else the model's own
+output limit) at the output price.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def _budget(
     )
 
 
-def _rate_limit(scope: str, entity_id: str, limits: LimitsSnapshot) -> RateLimit | None:
+def _rate_limit(scope: str, entity_id: str, limits: LimitsSnapshot, name: str = "") -> RateLimit | None:
     if limits.rpm_limit is None and limits.tpm_limit is None and limits.max_parallel_requests is None:
         return None
     return RateLimit(
@@ -50,6 +51,7 @@ def _rate_limit(scope: str, entity_id: str, limits: LimitsSnapshot) -> RateLimit
         rpm=limits.rpm_limit,
         tpm=limits.tpm_limit,
         max_parallel=limits.max_parallel_requests,
+        name=name,
     )
 
 
@@ -129,6 +131,12 @@ def admission_plan(
             team_name = f"team '{key.team_alias}'"
             budgets.append(_budget("team", key.team_id, team_name, key.team_limits, now))
             rate_limits.append(_rate_limit("team", key.team_id, key.team_limits))
+        if key.user_id is not None:
+            # The id is the owner's primary key, as the ledger's user_id column holds it; people read
+            # the username.
+            owner_id, owner_name = str(key.user_id), f"user '{key.user_name}'"
+            budgets.append(_budget("user", owner_id, owner_name, key.user_limits, now))
+            rate_limits.append(_rate_limit("user", owner_id, key.user_limits, owner_name))
     if end_user is not None:
         user_id, limits = end_user
         budgets.append(_budget("end_user", user_id, f"end user '{user_id}'", limits, now))

@@ -63,6 +63,8 @@ async def caller_authenticate(request: HttpRequest) -> Caller:
         raise _invalid("This API key is blocked.")
     if key.team_blocked:
         raise _invalid(f"The team of this API key ('{key.team_alias}') is blocked.")
+    if key.user_blocked:
+        raise _invalid(f"The owner of this API key ('{key.user_name}') is blocked.")
     if key.is_expired():
         raise _invalid(f"This API key expired at {key.expires.isoformat()}.")
     return Caller(key=key)

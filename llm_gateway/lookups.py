@@ -1,11 +1,12 @@
 """In-process snapshots of keys, teams and deployments, so the request path makes no database query.
 
-A key is read from the database the first time it is seen, then served from memory. Every write to a
-key, team, membership or deployment (admin, management API, config import) clears this process's
-snapshots at once and writes a new generation value to the shared Django cache (Redis in production,
-a file cache in the embedded default); other instances compare that value at most every
-``CONFIG_REFRESH_SECONDS`` (default 2 s) and drop their snapshots when it changed. A revoked key
-therefore stops working everywhere within that bound, plus the time of one request.
+A key is read from the database the first time it is seen (with its team, its owner and the owner's
+budget), then served from memory. Every write to a key, team, membership, user budget or deployment
+(admin, management API, config import) clears this process's snapshots at once and writes a new
+generation value to the shared Django cache (Redis in production, a file cache in the embedded
+default); other instances compare that value at most every ``CONFIG_REFRESH_SECONDS`` (default 2 s)
+and drop their snapshots when it changed. A revoked key therefore stops working everywhere within
+that bound, plus the time of one request.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from llm_gateway.conf import gateway_setting
 from llm_gateway.crypto import credential_decrypt
 from llm_gateway.models import Deployment, EndUser, VirtualKey
 from providers.credentials import credentials_from_environment, env_reference
+from providers.price_table import PRICE_FIELDS
 from providers.registry import PROVIDERS, ProviderSpec
 from providers.upstream import DEFAULT_TIMEOUT, ResolvedDeployment
 
@@ -36,7 +38,7 @@ MAX_UNKNOWN_KEYS = 10_000  # remembered misses, so a flood of bad keys cannot re
 
 @dataclass(frozen=True, slots=True)
 class LimitsSnapshot:
-    """The budget and rate limits of a key, team or end user, as of the snapshot."""
+    """The budget and rate limits of a key, team, user or end user, as of the snapshot."""
 
     max_budget: Decimal | None = None
     spend: Decimal = Decimal("0")
@@ -64,7 +66,7 @@ NO_LIMITS = LimitsSnapshot()
 
 @dataclass(frozen=True, slots=True)
 class KeySnapshot:
-    """What the request path needs to know about a virtual key and its team."""
+    """What the request path needs to know about a virtual key, its team and its owner."""
 
     token: str
     key_alias: str
@@ -81,12 +83,17 @@ class KeySnapshot:
     metadata: dict[str, Any]
     limits: LimitsSnapshot = NO_LIMITS
     team_limits: LimitsSnapshot = NO_LIMITS
+    user_name: str | None = None
+    user_blocked: bool = False
+    user_limits: LimitsSnapshot = NO_LIMITS
     model_max_budget: dict[str, Any] = field(default_factory=dict)
     store_prompts: bool = False
 
     @classmethod
     def from_key(cls, key: VirtualKey) -> KeySnapshot:
-        team = key.team
+        team, user = key.team, key.user
+        # A user without a UserBudget row has no budget or limits of their own.
+        budget = getattr(user, "budget", None) if user else None
         return cls(
             token=str(key.token),
             key_alias=key.key_alias,
@@ -103,6 +110,9 @@ class KeySnapshot:
             metadata=dict(key.metadata or {}),
             limits=LimitsSnapshot.of(key),
             team_limits=LimitsSnapshot.of(team) if team else NO_LIMITS,
+            user_name=user.get_username() if user else None,
+            user_blocked=bool(budget and budget.blocked),
+            user_limits=LimitsSnapshot.of(budget) if budget else NO_LIMITS,
             model_max_budget=dict(key.model_max_budget or {}),
             store_prompts=bool(team and team.store_prompts),
         )
@@ -130,36 +140,39 @@ class DeploymentSnapshot:
 # LiteLLM litellm_params that configure the call (or the router, or pricing) rather than being
 # request parameters: they are never sent upstream. Anything else in extra_params is a default
 # request parameter (temperature, max_tokens, top_k, mock_response...) that the caller may override.
-CALL_OPTIONS = frozenset(
-    {
-        "drop_params",
-        "extra_headers",
-        "organization",
-        "stream_timeout",
-        "max_retries",
-        "num_retries",
-        "timeout",
-        "rpm",
-        "tpm",
-        "weight",
-        "order",
-        "tags",
-        "region_name",
-        "custom_llm_provider",
-        "base_model",
-        "input_cost_per_token",
-        "output_cost_per_token",
-        "input_cost_per_second",
-        "output_cost_per_second",
-        "max_parallel_requests",
-        "litellm_credential_name",
-        "use_in_pass_through",
-        "cooldown_time",
-        "merge_reasoning_content_in_choices",
-        "configurable_clientside_auth_params",
-        "model_info",
-    }
-)
+CALL_OPTIONS = (
+    frozenset(
+        {
+            "drop_params",
+            "extra_headers",
+            "organization",
+            "stream_timeout",
+            "max_retries",
+            "num_retries",
+            "timeout",
+            "rpm",
+            "tpm",
+            "weight",
+            "order",
+            "tags",
+            "region_name",
+            "custom_llm_provider",
+            "base_model",
+            "input_cost_per_token",
+            "output_cost_per_token",
+            "input_cost_per_second",
+            "output_cost_per_second",
+            "max_parallel_requests",
+            "litellm_credential_name",
+            "use_in_pass_through",
+            "cooldown_time",
+            "merge_reasoning_content_in_choices",
+            "configurable_clientside_auth_params",
+            "model_info",
+        }
+    )
+    | PRICE_FIELDS
+)  # per-deployment prices (LiteLLM's custom pricing) are read by billing, never sent
 
 
 def _extra_headers(extra: dict[str, Any]) -> dict[str, str]:
@@ -245,7 +258,8 @@ class ConfigSnapshots:
         snapshot = self.keys.get(key_hash)
         if snapshot is not None or key_hash in self.unknown_keys:
             return snapshot
-        key = await VirtualKey.objects.select_related("team").filter(key_hash=key_hash).afirst()
+        keys = VirtualKey.objects.select_related("team", "user__budget")
+        key = await keys.filter(key_hash=key_hash).afirst()
         if key is None:
             self.unknown_keys[key_hash] = None
             if len(self.unknown_keys) > MAX_UNKNOWN_KEYS:

@@ -27,6 +27,7 @@ from llm_gateway.admission import admission_plan
 from llm_gateway.authentication import Caller
 from llm_gateway.lookups import DeploymentSnapshot, snapshots
 from providers.exceptions import APIError, AuthenticationError
+from providers.pricing import image_cost
 
 BASIS = LedgerEntry.BillingBasis
 
@@ -46,12 +47,39 @@ class Meter:
     admission: Admission | None = None
     upstream_seconds: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    price_snapshot: dict[str, str] | None = None  # when the charge did not come from the quote
 
     def upstream_started(self) -> float:
         return time.monotonic()
 
     def upstream_finished(self, since: float) -> None:
         self.upstream_seconds += time.monotonic() - since
+
+    def _cost(self, usage: dict[str, Any], images: int) -> Decimal:
+        if not usage and not images:
+            return Decimal("0")
+        cost = cost_of(self.quote, usage, self.operation, images=images)
+        if cost or self.operation != "image_generation" or not images:
+            return cost
+        # The price list has no flat per-image price for this model: the bundled table prices images
+        # by size and quality (e.g. azure/hd/1024-x-1792/dall-e-3), which only the request knows.
+        upstream = self.deployment.upstream
+        for model in filter(None, (self.quote.snapshot.get("base_model"), upstream.model)):
+            size, quality = self.body.get("size"), self.body.get("quality")
+            try:
+                cost = image_cost(
+                    model, provider=upstream.provider, images=images, usage=usage, size=size, quality=quality
+                )
+            except APIError:
+                continue
+            self.price_snapshot = {
+                "source": "price_table",
+                "model": model,
+                "size": str(size or ""),
+                "quality": str(quality or ""),
+            }
+            return cost
+        return cost
 
     async def finish(
         self,
@@ -65,11 +93,7 @@ class Meter:
     ) -> dict[str, str]:
         """Price, settle and record the request; return the headers to send with its answer."""
         buckets = usage_buckets(usage or {})
-        cost = (
-            cost_of(self.quote, usage or {}, self.operation, images=images)
-            if usage or images
-            else Decimal("0")
-        )
+        cost = self._cost(usage or {}, images)
         key_spend = None
         if self.admission is not None:
             tokens = buckets["prompt_tokens"] + buckets["completion_tokens"]
@@ -95,7 +119,7 @@ class Meter:
                 **buckets,
                 images=images,
                 cost=cost,
-                price=self.quote.snapshot,
+                price=self.price_snapshot or self.quote.snapshot,
                 latency_ms=int(elapsed * 1000),
                 time_to_first_token_ms=time_to_first_token_ms,
                 status=LedgerEntry.Status.ERROR if error else LedgerEntry.Status.SUCCESS,

@@ -1,4 +1,4 @@
-"""Teams, memberships, virtual keys, deployments and end users.
+"""Teams, memberships, virtual keys, users' budgets, deployments and end users.
 
 Field names follow LiteLLM's (``key_alias``, ``max_budget``, ``budget_duration``, ``rpm_limit``...) so
 its users find what they know. Keys are stored only as a SHA-256 hash plus a display prefix; provider
@@ -22,7 +22,7 @@ MONEY = {"max_digits": 20, "decimal_places": 10}
 
 
 class BudgetFields(models.Model):
-    """Budget and rate-limit fields shared by teams, keys and end users (enforced by billing)."""
+    """Budget and rate-limit fields shared by teams, keys and users (enforced by billing)."""
 
     max_budget = models.DecimalField(**MONEY, null=True, blank=True, help_text="Hard limit in USD.")
     soft_budget = models.DecimalField(**MONEY, null=True, blank=True, help_text="Alert threshold in USD.")
@@ -119,6 +119,20 @@ class VirtualKey(BudgetFields):
     @property
     def is_expired(self) -> bool:
         return self.expires is not None and self.expires <= timezone.now()
+
+
+class UserBudget(BudgetFields):
+    """The budget and limits of a user, across every key they own (LiteLLM's per-user budget).
+
+    A user without this row has no budget or limits of their own.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="budget"
+    )
+
+    def __str__(self) -> str:
+        return f"Budget of {self.user}"
 
 
 class Deployment(models.Model):

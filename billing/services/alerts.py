@@ -1,4 +1,4 @@
-"""Budget alerts: tell the operator when a key, team or end user nears or passes its budget.
+"""Budget alerts: tell the operator when a key, team, user or end user nears or passes its budget.
 
 Thresholds are the soft budget and 50/80/95 % of the hard budget. Each is sent at most once per
 budget period (BudgetAlert's unique constraint), by webhook (a JSON POST to ALERT_WEBHOOK_URL) and
@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from billing.limits.periods import budget_period
 from billing.models import BudgetAlert
 from llm_gateway.conf import gateway_setting
-from llm_gateway.models import EndUser, Team, VirtualKey
+from llm_gateway.models import EndUser, Team, UserBudget, VirtualKey
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +35,14 @@ LOWEST_SHARE = PERCENT_THRESHOLDS[0][1]
 ALERT_ENTITIES: tuple[tuple[str, type[models.Model]], ...] = (
     ("key", VirtualKey),
     ("team", Team),
+    ("user", UserBudget),
     ("end_user", EndUser),
 )
 
 
 @dataclass(frozen=True)
 class BudgetAlertDue:
-    entity: str  # key, team or end_user
+    entity: str  # key, team, user or end_user
     entity_id: str
     name: str
     threshold: str  # soft, 50, 80 or 95
@@ -114,7 +115,10 @@ def budget_alerts_due(*, now: datetime) -> Iterator[BudgetAlertDue]:
         near = Q(max_budget__isnull=False, spend__gte=F("max_budget") * LOWEST_SHARE)
         if has_soft:
             near |= Q(soft_budget__isnull=False, spend__gte=F("soft_budget"))
-        candidates = [alert for row in model.objects.filter(near) for alert in _crossed(entity, row, now)]
+        rows = model.objects.filter(near)
+        if entity == "user":
+            rows = rows.select_related("user")  # named by the username
+        candidates = [alert for row in rows for alert in _crossed(entity, row, now)]
         sent = set(
             BudgetAlert.objects.filter(
                 entity=entity, entity_id__in={alert.entity_id for alert in candidates}
@@ -154,6 +158,8 @@ def _name(entity: str, row: Any) -> str:
         return row.key_alias or row.key_prefix
     if entity == "team":
         return row.team_alias
+    if entity == "user":
+        return row.user.get_username()
     return row.alias or row.user_id
 
 

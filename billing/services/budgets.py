@@ -1,4 +1,4 @@
-"""Budget periods: reset the spend of keys, teams and end users when their period ends."""
+"""Budget periods: reset the spend of keys, teams, users and end users when their period ends."""
 
 from __future__ import annotations
 

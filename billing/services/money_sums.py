@@ -7,9 +7,10 @@ from decimal import Decimal
 from django.db import connections
 from django.db.models import BigIntegerField, Func, Sum
 
-from billing.models import MONEY
-
-MONEY_PLACES = MONEY["decimal_places"]
+# SQLite keeps a decimal as an 8-byte float (15-17 significant digits): it cannot hold the 18 places
+# PostgreSQL stores. Sum there in integer units of 1e-12 USD: exact for every amount a float holds to
+# that unit, and a 64-bit sum overflows only past 9.2 million USD.
+SQLITE_SUM_PLACES = 12
 
 
 def money_sum(field: str, *, using: str = "default", **extra) -> Sum:
@@ -17,13 +18,12 @@ def money_sum(field: str, *, using: str = "default", **extra) -> Sum:
 
     PostgreSQL sums ``numeric`` exactly. SQLite stores decimals as 8-byte floats, and a float sum
     drifts (and Django's SQLite converter keeps 15 significant digits): there, sum integer units of
-    10^-10 instead. Every stored amount has at most 15 significant digits, so ROUND recovers its
-    exact units, and the integer sum is exact up to 9.2e8 USD.
+    10^-12 instead (see SQLITE_SUM_PLACES).
     """
     if connections[using].vendor == "sqlite":
         units = Func(
             field,
-            template=f"CAST(ROUND(%(expressions)s * {10**MONEY_PLACES}) AS INTEGER)",
+            template=f"CAST(ROUND(%(expressions)s * {10**SQLITE_SUM_PLACES}) AS INTEGER)",
             output_field=BigIntegerField(),
         )
         return Sum(units, **extra)
@@ -35,5 +35,5 @@ def money_value(value: int | Decimal | None) -> Decimal:
     if value is None:
         return Decimal("0")
     if isinstance(value, int):
-        return Decimal(value).scaleb(-MONEY_PLACES)
+        return Decimal(value).scaleb(-SQLITE_SUM_PLACES)
     return value

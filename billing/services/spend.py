@@ -1,4 +1,4 @@
-"""The ``spend`` shown on keys, teams and end users: their current budget period's cost.
+"""The ``spend`` shown on keys, teams, users and end users: their current budget period's cost.
 
 These are display values and the seed of the limiter's counters when Redis loses them; the limiter's
 counters are what enforces budgets. Spend is read from the rollups for whole days (they outlive
@@ -21,7 +21,7 @@ from billing.limits.periods import budget_period
 from billing.models import LedgerEntry, SpendRollup
 from billing.services.money_sums import money_sum, money_value
 from billing.services.periods import utc_day_start
-from llm_gateway.models import EndUser, Team, VirtualKey
+from llm_gateway.models import EndUser, Team, UserBudget, VirtualKey
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,14 @@ class SpendOwner:
 SPEND_OWNERS = (
     SpendOwner(VirtualKey, "key_token", uuid.UUID),
     SpendOwner(Team, "team_id", uuid.UUID),
+    # The ledger names a key's owner by the user's primary key (UserBudget's primary key too).
+    SpendOwner(UserBudget, "user_id", int),
     SpendOwner(EndUser, "end_user", str),
 )
 
 
 def spend_totals_refresh(*, days: Iterable[date], now: datetime) -> int:
-    """Recompute the current-period spend of every key, team and end user with rollups on ``days``.
+    """Recompute the current-period spend of every key, team, user and end user with rollups on ``days``.
 
     Nobody else's can have changed: spend only grows by ledger rows, and a period's start sets it
     to zero (budgets_reset). Return how many spend fields changed.
@@ -62,7 +64,7 @@ def _primary_keys(owner: SpendOwner, ids: Iterable[str]) -> list:
     for text in ids:
         try:
             keys.append(owner.id_from_text(text))
-        except ValueError:  # a ledger row naming something that was never a key or team id
+        except ValueError:  # a ledger row naming something that was never a key, team or user id
             continue
     return keys
 
@@ -88,9 +90,9 @@ def _owner_refresh(owner: SpendOwner, primary_keys: list, now: datetime) -> int:
 def period_spend(*, column: str, periods: dict[str, datetime | None]) -> dict[str, Decimal]:
     """Return the cost since each entity's period start (None: since always), by entity id.
 
-    ``column`` names the entity in the ledger and rollups (key_token, team_id, end_user). Whole days
-    come from the rollups, one query per distinct first day; a period that starts mid-day adds the
-    rest of that day from the ledger.
+    ``column`` names the entity in the ledger and rollups (key_token, team_id, user_id, end_user).
+    Whole days come from the rollups, one query per distinct first day; a period that starts mid-day
+    adds the rest of that day from the ledger.
     """
     totals = {entity_id: Decimal("0") for entity_id in periods}
     by_first_day: dict[date | None, list[str]] = defaultdict(list)

@@ -137,6 +137,24 @@ async def _serve(request: HttpRequest, operation: Operation, model: str | None =
     return HttpResponse(orjson.dumps(payload), content_type=JSON, headers=headers)
 
 
+def _partial_usage(counted: dict[str, Any], reported: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the usage of a stream cut short: what the provider reported so far, else our count.
+
+    Providers that report the prompt up front (Anthropic's message_start) keep their prompt and cache
+    buckets; the completion is the larger of their running count and ours.
+    """
+    if not reported:
+        return counted
+    completion = max(int(reported.get("completion_tokens") or 0), int(counted.get("completion_tokens") or 0))
+    prompt = int(reported.get("prompt_tokens") or counted.get("prompt_tokens") or 0)
+    return {
+        **reported,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
 # Metering of streams cut short runs in its own task: the response task may be being cancelled.
 _finishing: set[asyncio.Task] = set()
 
@@ -183,7 +201,7 @@ async def _sse(
             tap.finish(None)
             _finish_in_background(
                 meter,
-                usage=tap.usage,
+                usage=_partial_usage(tap.usage or {}, source.state.usage),
                 basis=BASIS.PARTIAL,
                 error=error,
                 time_to_first_token_ms=first_token_ms,

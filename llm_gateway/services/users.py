@@ -1,23 +1,47 @@
-"""Write users: the Django accounts of the humans, with their team memberships.
+"""Write users: the Django accounts of the humans, with their team memberships and their budgets.
 
 LiteLLM's ``user_id`` is our ``username``; its ``proxy_admin`` role is a superuser (with admin access),
-``internal_user`` a plain account.
+``internal_user`` a plain account. A user's budget and limits (``UserBudget``) apply to every key they
+own, on top of each key's and team's own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
+from llm_gateway.budget_durations import next_reset
 from llm_gateway.lookups import config_changed
-from llm_gateway.models import Membership, Team, VirtualKey
+from llm_gateway.models import Membership, Team, UserBudget, VirtualKey
 from llm_gateway.services.keys import virtual_key_create
 from llm_gateway.services.teams import membership_add
+
+# Fields a caller may set on a user's budget (LiteLLM's /user/new names).
+USER_BUDGET_FIELDS = frozenset(
+    {
+        "max_budget",
+        "soft_budget",
+        "budget_duration",
+        "rpm_limit",
+        "tpm_limit",
+        "max_parallel_requests",
+        "blocked",
+        "metadata",
+    }
+)
+
+
+def _unknown(fields: dict[str, Any]) -> None:
+    unknown = set(fields) - USER_BUDGET_FIELDS
+    if unknown:
+        raise ValueError(f"Unknown user budget fields: {', '.join(sorted(unknown))}")
 
 
 def _password_set(user: AbstractBaseUser, password: str) -> None:
@@ -38,12 +62,16 @@ def user_create(
     is_admin: bool = False,
     teams: Sequence[Team] = (),
     key_create: bool = False,
+    **budget_fields: Any,
 ) -> tuple[AbstractBaseUser, VirtualKey | None, str | None]:
-    """Create a user, a member of ``teams``; with ``key_create``, also a key they own.
+    """Create a user with their budget (``budget_fields``: USER_BUDGET_FIELDS), a member of ``teams``.
 
-    Return the user, the key and its secret (shown this once), or None twice when no key was made.
-    Without a password the account cannot log in to the admin; it still owns keys and memberships.
+    With ``key_create``, also create a key they own. Return the user, the key and its secret (shown
+    this once), or None twice when no key was made. Without a password the account cannot log in to
+    the admin; it still owns keys and memberships. The budget row is made even without limits, so
+    the user's spend is tracked from the start, as LiteLLM tracks every user's.
     """
+    _unknown(budget_fields)
     user_model = get_user_model()
     if user_model.objects.filter(username=username).exists():
         raise ValidationError({"username": f"A user {username!r} already exists."})
@@ -54,6 +82,7 @@ def user_create(
         user.set_unusable_password()
     user.full_clean()
     user.save()
+    user_budget_set(user=user, **budget_fields)
     for team in teams:
         membership_add(team=team, user=user, role=Membership.Role.MEMBER)
     if not key_create:
@@ -69,8 +98,10 @@ def user_update(
     email: str | None = None,
     password: str | None = None,
     is_admin: bool | None = None,
+    **budget_fields: Any,
 ) -> AbstractBaseUser:
-    """Change a user's email, password or admin role; None leaves a field as it is."""
+    """Change a user's email, password or admin role (None leaves each) and the budget fields given."""
+    _unknown(budget_fields)
     if email is not None:
         user.email = email
     if password:
@@ -79,7 +110,31 @@ def user_update(
         user.is_superuser = user.is_staff = is_admin
     user.full_clean()
     user.save()
+    if budget_fields:
+        user_budget_set(user=user, **budget_fields)
     return user
+
+
+@transaction.atomic
+def user_budget_set(*, user: AbstractBaseUser, **fields: Any) -> UserBudget:
+    """Create or change a user's budget and limits (USER_BUDGET_FIELDS); absent fields stay as they are.
+
+    Setting or changing ``budget_duration`` starts a budget period now, as for teams and end users.
+    """
+    _unknown(fields)
+    budget = UserBudget.objects.select_for_update().filter(user=user).first()
+    created = budget is None
+    if budget is None:
+        budget = UserBudget()
+    budget.user = user  # also caches it as user.budget, so what is returned next shows this row
+    duration_changed = "budget_duration" in fields and fields["budget_duration"] != budget.budget_duration
+    for name, value in fields.items():
+        setattr(budget, name, value)
+    if duration_changed:
+        budget.budget_reset_at = next_reset(budget.budget_duration, timezone.now())
+    budget.full_clean()
+    budget.save(force_insert=created)
+    return budget
 
 
 @transaction.atomic

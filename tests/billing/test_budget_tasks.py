@@ -16,10 +16,10 @@ from billing.services.ledger import ledger_prune
 from billing.services.periods import utc_day_start
 from billing.tasks import budget_alerts_task, budget_reset_task, ledger_prune_task
 from llm_gateway.budget_durations import next_reset
-from llm_gateway.models import EndUser, Team, VirtualKey
+from llm_gateway.models import EndUser, Team, UserBudget, VirtualKey
 from tests.billing.factories import ledger_entry_make
 from tests.fakes.upstream import Reply
-from tests.llm_gateway.factories import end_user_make, key_make, team_make
+from tests.llm_gateway.factories import end_user_make, key_make, team_make, user_make
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +45,11 @@ def key_spending(spend: str, **fields) -> VirtualKey:
     return key
 
 
+def user_budget_make(*, username: str | None = None, **fields) -> UserBudget:
+    """Create a user with a budget row (``fields``: its budget, limits and spend)."""
+    return UserBudget.objects.create(user=user_make(username=username), **fields)
+
+
 def webhook_answers(upstream, *statuses: int) -> None:
     upstream.enqueue(*(Reply(status=status, json={}) for status in statuses))
 
@@ -66,15 +71,20 @@ class TestBudgetReset:
         customer = end_user_make(
             budget_duration="1mo", budget_reset_at=now - timedelta(days=2), spend=Decimal("2")
         )
+        user = user_budget_make(
+            budget_duration="1h", budget_reset_at=now - timedelta(minutes=30), spend=Decimal("1.5")
+        )
 
-        assert budget_reset_task() == 3
+        assert budget_reset_task() == 4
 
         key.refresh_from_db()
         team.refresh_from_db()
         customer.refresh_from_db()
+        user.refresh_from_db()
         assert (key.spend, key.budget_reset_at) == (0, now - timedelta(hours=1) + timedelta(days=1))
         assert (team.spend, team.budget_reset_at) == (0, now - timedelta(minutes=1) + timedelta(weeks=1))
         assert (customer.spend, customer.budget_reset_at) == (0, next_reset("1mo", now - timedelta(days=2)))
+        assert (user.spend, user.budget_reset_at) == (0, now + timedelta(minutes=30))
 
     def test_running_it_again_changes_nothing(self):
         key, _ = key_make(budget_duration="1h", budget_reset_at=timezone.now() - timedelta(minutes=5))
@@ -224,6 +234,25 @@ class TestBudgetAlerts:
                 "Budget alert: end user 'Acme' spent 10.5000000000 USD, 50% of its 20.0000000000 USD budget."
             ),
         }
+
+    def test_a_user_is_alerted_by_username_with_their_primary_key_as_id(self, upstream, mailoutbox):
+        user = user_budget_make(
+            username="lea", max_budget=Decimal("40"), soft_budget=Decimal("25"), spend=Decimal("30")
+        )
+        webhook_answers(upstream, 200, 200)
+
+        assert budget_alerts_task() == 2
+
+        assert webhook_alerts(upstream) == [("user", "soft"), ("user", "50")]
+        assert upstream.last.json["entity_id"] == str(user.pk)
+        assert upstream.last.json["name"] == "lea"
+        assert upstream.last.json["period_start"] == user.created_at.isoformat()
+        assert [message.subject for message in mailoutbox] == [
+            "Budget alert: user 'lea' spent 30.0000000000 USD, past its soft budget of 25.0000000000 USD.",
+            "Budget alert: user 'lea' spent 30.0000000000 USD, 50% of its 40.0000000000 USD budget.",
+        ]
+        assert recorded_alerts() == [("user", str(user.pk), "50"), ("user", str(user.pk), "soft")]
+        assert budget_alerts_task() == 0
 
     def test_budgets_below_every_threshold_send_nothing(self, upstream, mailoutbox):
         key_spending("49.99", max_budget=Decimal("100"), soft_budget=Decimal("60"))

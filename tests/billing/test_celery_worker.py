@@ -117,12 +117,12 @@ ROLLUPS = """
 import json
 from billing.models import SpendRollup
 rows = SpendRollup.objects.filter(day={day!r})
-print(json.dumps(sorted([row.key_token, row.requests, str(row.cost)] for row in rows)))
+print(json.dumps(sorted([row.key_token, row.requests, str(row.cost.normalize())] for row in rows)))
 """
 EXPECTED_ROLLUPS = [
-    ["key-0", 10, "0.0001234570"],
-    ["key-1", 10, "0.0001234570"],
-    ["key-2", 10, "0.0001234570"],
+    ["key-0", 10, "0.000123457"],
+    ["key-1", 10, "0.000123457"],
+    ["key-2", 10, "0.000123457"],
 ]
 
 

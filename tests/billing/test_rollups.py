@@ -1,4 +1,4 @@
-"""Spend rollups rebuilt from the ledger, and the current-period spend of keys, teams and end users."""
+"""Spend rollups rebuilt from the ledger, and the current-period spend of keys, teams, users and end users."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from billing.services.ledger import ledger_prune
 from billing.services.periods import utc_day_start
 from billing.services.rollups import DIMENSIONS
 from billing.tasks import spend_rollup_task
-from llm_gateway.models import EndUser, Team, VirtualKey
+from llm_gateway.models import EndUser, Team, UserBudget, VirtualKey
 from tests.billing.factories import ledger_entries_make, ledger_entry_make, usage_record_make
-from tests.llm_gateway.factories import end_user_make, key_make, team_make
+from tests.llm_gateway.factories import end_user_make, key_make, team_make, user_make
 
 pytestmark = pytest.mark.django_db
 
@@ -191,13 +191,17 @@ def test_a_lifetime_budget_spends_every_day_even_those_pruned_from_the_ledger(se
 def test_spend_counts_the_current_budget_period_only():
     now = timezone.now()
     team = team_make(budget_duration="1w", budget_reset_at=now + timedelta(days=2))  # began 5 days ago
-    key, _ = key_make(team=team, budget_duration="1d", budget_reset_at=now + timedelta(hours=21))
+    user = user_make()
+    # The key's owner: a period that began 3 days ago.
+    UserBudget.objects.create(user=user, budget_duration="1w", budget_reset_at=now + timedelta(days=4))
+    key, _ = key_make(team=team, user=user, budget_duration="1d", budget_reset_at=now + timedelta(hours=21))
     customer = end_user_make(max_budget=Decimal("50"))  # no duration: a lifetime budget
-    owners = {"key_token": str(key.token), "team_id": str(team.team_id)}
+    owners = {"key_token": str(key.token), "team_id": str(team.team_id), "user_id": str(user.pk)}
     for moment, cost in (
         (now - timedelta(days=5, minutes=1), "10"),  # the team's previous period
         (now - timedelta(days=5), "1"),  # the first instant of the team's period
-        (now - timedelta(days=3), "2"),
+        (now - timedelta(days=3, microseconds=1), "0.125"),  # the user's previous period
+        (now - timedelta(days=3), "2"),  # the first instant of the user's period
         (now - timedelta(hours=3, microseconds=1), "4"),  # the key's previous period
         (now - timedelta(hours=3), "0.5"),  # the first instant of the key's period
         (now - timedelta(minutes=1), "0.25"),
@@ -209,5 +213,17 @@ def test_spend_counts_the_current_budget_period_only():
     spend_rollup_task()
 
     assert VirtualKey.objects.get(pk=key.pk).spend == Decimal("0.75")
-    assert Team.objects.get(pk=team.pk).spend == Decimal("7.75")
-    assert EndUser.objects.get(pk=customer.pk).spend == Decimal("17.75")
+    assert Team.objects.get(pk=team.pk).spend == Decimal("7.875")
+    assert UserBudget.objects.get(pk=user.pk).spend == Decimal("6.75")
+    assert EndUser.objects.get(pk=customer.pk).spend == Decimal("17.875")
+
+
+def test_spend_of_users_without_a_budget_row_or_with_a_foreign_id_is_skipped():
+    tracked, untracked = user_make(), user_make()
+    UserBudget.objects.create(user=tracked)
+    for user_id in (str(tracked.pk), str(untracked.pk), "not-a-user-pk", ""):
+        ledger_entry_make(user_id=user_id, cost=Decimal("1.5"))
+
+    spend_rollup_task()
+
+    assert UserBudget.objects.get().spend == Decimal("1.5")

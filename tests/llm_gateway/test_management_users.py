@@ -1,9 +1,16 @@
 """The /user endpoints with the master key: Django users under LiteLLM's names."""
 
+from datetime import timedelta
+from decimal import Decimal
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from llm_gateway.models import VirtualKey
+from llm_gateway.models import UserBudget, VirtualKey
+from tests.llm_gateway import factories
 from tests.llm_gateway.management_factories import (
     assert_openai_error,
     key_make,
@@ -65,8 +72,17 @@ def test_new_without_user_id_makes_one_up(api):
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        ({"user_id": "x", "max_budget": 10}, "max_budget"),
         ({"user_id": "x", "models": ["gpt-4o"]}, "models"),
+        ({"user_id": "x", "spend": 3}, "spend"),
+        ({"user_id": "x", "max_budget": -1}, "max_budget"),
+        ({"user_id": "x", "soft_budget": "lots"}, "soft_budget"),
+        ({"user_id": "x", "budget_duration": "monthly"}, "budget_duration"),
+        ({"user_id": "x", "budget_duration": "200000w"}, "budget_duration"),
+        ({"user_id": "x", "rpm_limit": -5}, "rpm_limit"),
+        ({"user_id": "x", "tpm_limit": 2**31}, "tpm_limit"),
+        ({"user_id": "x", "max_parallel_requests": 1.5}, "max_parallel_requests"),
+        ({"user_id": "x", "blocked": "perhaps"}, "blocked"),
+        ({"user_id": "x", "metadata": ["not", "an", "object"]}, "metadata"),
         ({"user_id": "x", "user_role": "proxy_admin_viewer"}, "user_role"),
         ({"user_id": "x", "user_email": "not an email"}, "user_email"),
         ({"user_id": "not valid!"}, "user_id"),
@@ -147,10 +163,10 @@ def test_update_refuses_an_unsupported_field(api):
     user_make(username="rae")
 
     assert_openai_error(
-        api.post("/user/update", {"user_id": "rae", "max_budget": 1}),
+        api.post("/user/update", {"user_id": "rae", "models": ["gpt-4o"]}),
         400,
         "invalid_request_error",
-        "max_budget",
+        "models",
     )
 
 
@@ -197,3 +213,140 @@ def test_update_refuses_a_weak_password(api):
 
 def test_list_refuses_an_unknown_role(api):
     assert_openai_error(api.get("/user/list", {"role": "god"}), 400, "invalid_request_error", "role")
+
+
+BUDGET = {
+    "max_budget": 12.5,
+    "soft_budget": 10,
+    "budget_duration": "1d",
+    "rpm_limit": 60,
+    "tpm_limit": 100000,
+    "max_parallel_requests": 4,
+    "blocked": False,
+    "metadata": {"cost_center": "research"},
+}
+
+
+def test_new_stores_the_budget_and_limits(api):
+    before = timezone.now()
+
+    response = api.post("/user/new", {"user_id": "vic", "auto_create_key": False, **BUDGET})
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert {name: body[name] for name in BUDGET} == BUDGET
+    assert body["spend"] == 0
+    budget = UserBudget.objects.get(user__username="vic")
+    assert (budget.max_budget, budget.soft_budget) == (Decimal("12.5"), Decimal("10"))
+    assert (budget.rpm_limit, budget.tpm_limit, budget.max_parallel_requests) == (60, 100000, 4)
+    assert budget.metadata == {"cost_center": "research"}
+    # Setting a duration starts the first period now.
+    assert before + timedelta(days=1) <= budget.budget_reset_at <= timezone.now() + timedelta(days=1)
+
+
+def test_new_without_limits_still_tracks_the_users_spend(api):
+    body = api.post("/user/new", {"user_id": "wes", "auto_create_key": False}).json()
+
+    assert (body["spend"], body["max_budget"], body["rpm_limit"], body["blocked"]) == (0, None, None, False)
+    budget = UserBudget.objects.get(user__username="wes")
+    assert (budget.spend, budget.max_budget, budget.budget_duration) == (Decimal("0"), None, "")
+
+
+def test_info_and_list_show_the_budget_and_spend(api):
+    user = user_make(username="xia", max_budget=Decimal("20"), rpm_limit=5, blocked=True)
+    UserBudget.objects.filter(user=user).update(spend=Decimal("7.25"))
+
+    info = api.get("/user/info", {"user_id": "xia"}).json()["user_info"]
+    listed = api.get("/user/list", {"user_ids": "xia"}).json()["users"][0]
+
+    assert info == listed
+    assert (info["spend"], info["max_budget"], info["rpm_limit"], info["blocked"]) == (7.25, 20, 5, True)
+    assert (info["tpm_limit"], info["budget_duration"], info["budget_reset_at"]) == (None, None, None)
+
+
+def test_a_user_without_a_budget_row_shows_no_limits_and_no_spend(api):
+    factories.user_make(username="yan")  # made as the admin or createsuperuser make users
+
+    info = api.get("/user/info", {"user_id": "yan"}).json()["user_info"]
+
+    assert (info["spend"], info["max_budget"], info["soft_budget"]) == (0, None, None)
+    assert (info["rpm_limit"], info["blocked"], info["metadata"]) == (None, False, {})
+
+
+def test_update_changes_the_budget_keeps_what_is_absent_and_clears_what_is_null(api):
+    user = user_make(username="zed", max_budget=Decimal("5"), rpm_limit=10, tpm_limit=1000)
+
+    response = api.post(
+        "/user/update",
+        {"user_id": "zed", "max_budget": 8, "tpm_limit": None, "blocked": True, "budget_duration": "1w"},
+    )
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["max_budget"], body["rpm_limit"], body["tpm_limit"], body["blocked"]) == (8, 10, None, True)
+    budget = UserBudget.objects.get(user=user)
+    assert (budget.max_budget, budget.rpm_limit, budget.tpm_limit) == (Decimal("8"), 10, None)
+    assert budget.blocked
+    assert budget.budget_duration == "1w"
+    assert budget.budget_reset_at > timezone.now() + timedelta(days=6)
+
+
+def test_update_gives_a_user_without_a_budget_row_one(api):
+    user = factories.user_make(username="amy")
+
+    api.post("/user/update", {"user_id": "amy", "max_budget": 3})
+
+    assert UserBudget.objects.get(user=user).max_budget == Decimal("3")
+
+
+def test_update_without_budget_fields_leaves_the_budget_alone(api):
+    user = user_make(username="bob", max_budget=Decimal("5"))
+    updated_at = UserBudget.objects.get(user=user).updated_at
+
+    api.post("/user/update", {"user_id": "bob", "user_email": "bob@example.com"})
+
+    assert UserBudget.objects.get(user=user).updated_at == updated_at
+
+
+def test_update_of_an_unchanged_duration_keeps_the_current_period(api):
+    user = user_make(username="cal", budget_duration="1d")
+    reset_at = UserBudget.objects.get(user=user).budget_reset_at
+
+    api.post("/user/update", {"user_id": "cal", "budget_duration": "1d", "max_budget": 9})
+
+    assert UserBudget.objects.get(user=user).budget_reset_at == reset_at
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"max_budget": -0.01}, "max_budget"),
+        ({"budget_duration": "1 day"}, "budget_duration"),
+        ({"rpm_limit": "sixty"}, "rpm_limit"),
+        ({"max_parallel_requests": -1}, "max_parallel_requests"),
+        ({"metadata": {"note": "nul\u0000"}}, "metadata"),
+    ],
+)
+def test_update_answers_a_bad_budget_field_with_400_and_changes_nothing(api, body, param):
+    user = user_make(username="dee", max_budget=Decimal("5"), rpm_limit=10)
+
+    response = api.post("/user/update", {"user_id": "dee", **body})
+
+    assert_openai_error(response, 400, "invalid_request_error", param)
+    budget = UserBudget.objects.get(user=user)
+    assert (budget.max_budget, budget.rpm_limit, budget.budget_duration) == (Decimal("5"), 10, "")
+
+
+def test_list_reads_the_budgets_in_its_own_query(api):
+    def list_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get("/user/list").status_code == 200
+        return len(queries)
+
+    user_make(username="eve", max_budget=Decimal("1"))
+    one_user = list_queries()
+    for name in ("fay", "gus", "hal"):
+        user_make(username=name, max_budget=Decimal("1"))
+    factories.user_make(username="ivy")  # no budget row
+
+    assert list_queries() == one_user

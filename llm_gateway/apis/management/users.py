@@ -1,11 +1,13 @@
 """The /user endpoints: new, info, update, delete, list (gateway admins only).
 
-Users are the Django accounts of the humans; LiteLLM's ``user_id`` is the username.
+Users are the Django accounts of the humans; LiteLLM's ``user_id`` is the username. A user's budget
+and limits apply to every key they own.
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
@@ -27,9 +29,13 @@ from llm_gateway.apis.management.serializers.users import (
 )
 from llm_gateway.apis.management.views import ManagementView, paginate
 from llm_gateway.selectors import team_get, user_get, user_list
-from llm_gateway.services.users import user_create, user_delete, user_update
+from llm_gateway.services.users import USER_BUDGET_FIELDS, user_create, user_delete, user_update
 
 TAGS = ["user management"]
+
+
+def _budget_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if name in USER_BUDGET_FIELDS}
 
 
 class UserView(ManagementView):
@@ -43,7 +49,8 @@ class UserNewView(UserView):
         tags=TAGS,
         summary="Create a user",
         description="`user_role` proxy_admin makes a superuser. Unless `auto_create_key` is false, a key "
-        "owned by the user is created too and its secret returned as `key`, this once.",
+        "owned by the user is created too and its secret returned as `key`, this once. The budget and "
+        "limits apply to every key the user owns.",
         request=UserNewRequest,
         responses={200: UserNewResponse, **ERROR_RESPONSES},
     )
@@ -59,6 +66,7 @@ class UserNewView(UserView):
             is_admin=fields["user_role"] == ADMIN_ROLE,
             teams=teams,
             key_create=fields["auto_create_key"],
+            **_budget_fields(fields),
         )
         return Response(UserNewResponse(user, context={"key": key, "secret": secret}).data)
 
@@ -79,7 +87,8 @@ class UserUpdateView(UserView):
     @extend_schema(
         operation_id="user_update",
         tags=TAGS,
-        summary="Change a user's email, role or password",
+        summary="Change a user's email, role, password, budget or limits",
+        description="Absent fields stay as they are; null clears a budget or limit.",
         request=UserUpdateRequest,
         responses={200: UserSerializer, **ERROR_RESPONSES},
     )
@@ -90,6 +99,7 @@ class UserUpdateView(UserView):
             email=fields["user_email"] or "" if "user_email" in fields else None,
             password=fields.get("password"),
             is_admin=fields["user_role"] == ADMIN_ROLE if "user_role" in fields else None,
+            **_budget_fields(fields),
         )
         return Response(UserSerializer(user).data)
 
@@ -124,7 +134,8 @@ class UserListView(UserView):
         user_ids = (
             [user_id.strip() for user_id in query["user_ids"].split(",")] if "user_ids" in query else None
         )
-        users = user_list(user_ids=user_ids, role=query.get("role"))
+        # Each row shows the user's budget: read it in the same query.
+        users = user_list(user_ids=user_ids, role=query.get("role")).select_related("budget")
         page, total, pages = paginate(users, page=query["page"], size=query["page_size"])
         return Response(
             {

@@ -2,12 +2,14 @@
 
 A user is a Django account: LiteLLM's ``user_id`` is the username, ``user_email`` the email, and
 ``user_role`` either ``proxy_admin`` (a superuser, who may use the admin) or ``internal_user``.
-LiteLLM's per-user budgets, limits and models have no home here (budgets belong to teams and keys):
-sending them is a 400 naming the field.
+A user's budget, rate limits, blocked flag and metadata are their ``UserBudget`` row, shown flat as
+LiteLLM does. LiteLLM's per-user models and other key defaults have no home here: sending them is a
+400 naming the field.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.validators import UnicodeUsernameValidator
@@ -17,7 +19,12 @@ from rest_framework import serializers
 from llm_gateway.apis.management.serializers.base import (
     OptionalTextField,
     RequestSerializer,
+    duration_field,
     id_list_field,
+    limit_field,
+    metadata_field,
+    money_field,
+    money_output,
     page_field,
 )
 from llm_gateway.apis.management.serializers.keys import KeySerializer
@@ -28,7 +35,24 @@ ADMIN_ROLE = "proxy_admin"
 USER_ROLES = (ADMIN_ROLE, "internal_user")
 
 
-class UserNewRequest(RequestSerializer):
+class UserBudgetFieldsRequest(RequestSerializer):
+    """A user's budget and limits, all optional (LiteLLM's /user/new and /user/update fields)."""
+
+    max_budget = money_field(help_text="Hard limit in USD across every key the user owns.")
+    soft_budget = money_field(help_text="Alert threshold in USD.")
+    budget_duration = duration_field()
+    rpm_limit = limit_field()
+    tpm_limit = limit_field()
+    max_parallel_requests = limit_field()
+    blocked = serializers.BooleanField(
+        allow_null=True, required=False, help_text="Refuse every key the user owns (401)."
+    )
+    metadata = metadata_field()
+
+    null_means = {"budget_duration": "", "blocked": False, "metadata": {}}
+
+
+class UserNewRequest(UserBudgetFieldsRequest):
     user_id = serializers.CharField(
         max_length=150,
         required=False,
@@ -57,7 +81,7 @@ class UserNewRequest(RequestSerializer):
         return value
 
 
-class UserUpdateRequest(RequestSerializer):
+class UserUpdateRequest(UserBudgetFieldsRequest):
     user_id = serializers.CharField(max_length=150)
     user_email = serializers.EmailField(max_length=254, required=False, allow_null=True, allow_blank=True)
     user_role = serializers.ChoiceField(choices=USER_ROLES, required=False)
@@ -84,7 +108,24 @@ class UserSerializer(serializers.Serializer):
     user_email = OptionalTextField(source="email", allow_null=True)
     user_role = serializers.SerializerMethodField()
     teams = serializers.SerializerMethodField()
+    spend = money_output(source="budget.spend")
+    max_budget = money_output(source="budget.max_budget")
+    soft_budget = money_output(source="budget.soft_budget")
+    budget_duration = OptionalTextField(source="budget.budget_duration", allow_null=True)
+    budget_reset_at = serializers.DateTimeField(source="budget.budget_reset_at", allow_null=True)
+    rpm_limit = serializers.IntegerField(source="budget.rpm_limit", allow_null=True)
+    tpm_limit = serializers.IntegerField(source="budget.tpm_limit", allow_null=True)
+    max_parallel_requests = serializers.IntegerField(source="budget.max_parallel_requests", allow_null=True)
+    blocked = serializers.BooleanField(source="budget.blocked")
+    metadata = serializers.DictField(source="budget.metadata")
     created_at = serializers.DateTimeField(source="date_joined")
+
+    def to_representation(self, user: Any) -> dict:
+        data = super().to_representation(user)
+        if not hasattr(user, "budget"):  # no UserBudget row: no limits, nothing spent under one
+            spend = self.fields["spend"].to_representation(Decimal("0"))
+            data.update(spend=spend, blocked=False, metadata={})
+        return data
 
     @extend_schema_field(serializers.ChoiceField(choices=USER_ROLES))
     def get_user_role(self, user: Any) -> str:
