@@ -46,7 +46,8 @@ def _uuid_or_none(value: str | uuid.UUID | None) -> uuid.UUID | None:
 
 def virtual_key_get_by_secret(*, secret: str) -> VirtualKey | None:
     """Return the key whose secret this is, with its team, or None."""
-    return VirtualKey.objects.select_related("team", "user").filter(key_hash=virtual_key_hash(secret)).first()
+    keys = VirtualKey.objects.select_related("team", "user__budget")
+    return keys.filter(key_hash=virtual_key_hash(secret)).first()
 
 
 def virtual_key_get(*, key: str) -> VirtualKey | None:

@@ -272,3 +272,15 @@ def test_the_user_admin_shows_the_budget_of_an_existing_user(admin_client):
 
     assert 'name="budget-0-max_budget"' in page
     assert 'value="7.0000000000"' in page
+
+
+@pytest.mark.django_db
+def test_a_blocked_users_key_is_refused_by_the_management_api_too(client):
+    user = user_make(username="blocked-owner")
+    _, secret = key_make(user=user)
+    user_budget_set(user=user, blocked=True)
+
+    response = client.get("/key/info", HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "The owner of this API key ('blocked-owner') is blocked."

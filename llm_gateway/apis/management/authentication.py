@@ -94,6 +94,9 @@ class GatewayKeyAuthentication(BaseAuthentication):
             raise AuthenticationFailed("This API key is blocked.")
         if key.team is not None and key.team.blocked:
             raise AuthenticationFailed(f"The team of this API key ('{key.team.team_alias}') is blocked.")
+        owner_budget = getattr(key.user, "budget", None) if key.user is not None else None
+        if owner_budget is not None and owner_budget.blocked:
+            raise AuthenticationFailed(f"The owner of this API key ('{key.user.get_username()}') is blocked.")
         if key.is_expired:
             raise AuthenticationFailed(f"This API key expired at {key.expires.isoformat()}.")
         return ManagementCaller.for_key(key), key
