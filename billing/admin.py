@@ -35,17 +35,9 @@ from unfold.contrib.filters.forms import HorizontalRadioForm
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminSelectWidget
 
+from billing.costs import CACHE_READ, CACHE_WRITE, INPUT, OUTPUT, PER_IMAGE, REASONING
 from billing.models import BudgetAlert, LedgerEntry, Price, SpendRollup
-from billing.pricing import (
-    BUNDLED,
-    CACHE_READ,
-    CACHE_WRITE,
-    INPUT,
-    OUTPUT,
-    PER_IMAGE,
-    PRICE_COLUMNS,
-    REASONING,
-)
+from billing.pricing import BUNDLED, PRICE_COLUMNS
 from llm_gateway.admin.display import usd
 from llm_gateway.admin.team_scope import TeamScopedAdmin, administered_team_ids, has_model_permission
 from llm_gateway.models import Deployment, Team

@@ -13,9 +13,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from billing.costs import PriceQuote, worst_case_cost
 from billing.limits.periods import budget_period
 from billing.limits.types import AdmissionPlan, BudgetLimit, RateLimit
-from billing.pricing import PriceQuote, worst_case_cost
 from llm_gateway.lookups import DeploymentSnapshot, KeySnapshot, LimitsSnapshot
 from providers.price_table import model_info
 from providers.tokens import token_counter

@@ -17,11 +17,12 @@ from typing import Any
 
 from django.utils import timezone
 
+from billing.costs import PriceQuote, cost_of, usage_buckets
 from billing.ledger import ledger_writer
 from billing.limits import limiter
 from billing.limits.types import Admission
 from billing.models import LedgerEntry
-from billing.pricing import PriceQuote, aprice_for, cost_of, usage_buckets
+from billing.pricing import aprice_for
 from billing.records import UsageRecord
 from llm_gateway.admission import admission_plan
 from llm_gateway.authentication import Caller

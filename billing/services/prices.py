@@ -19,8 +19,9 @@ from typing import Any
 from django.db import models, transaction
 from django.utils import timezone
 
+from billing.costs import PER_IMAGE
 from billing.models import Price
-from billing.pricing import BUNDLED, PER_IMAGE, PIXEL_PRICES, PRICE_COLUMNS, prices_changed, table_image_price
+from billing.pricing import BUNDLED, PIXEL_PRICES, PRICE_COLUMNS, prices_changed, table_image_price
 from providers import price_table
 
 SEEDED_MODES = frozenset({"chat", "completion", "embedding", "image_generation"})

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from billing import pricing
-from billing.pricing import cost_of, price_for, quote_make, usage_buckets, worst_case_cost
+from billing.costs import PriceQuote, cost_of, quote_make, usage_buckets, worst_case_cost
+from billing.pricing import price_for
 from providers.pricing import completion_cost
 from tests.llm_gateway.factories import deployment_make
 
@@ -24,7 +25,7 @@ def fresh_price_book():
     pricing.book.clear()
 
 
-def quote(model: str, provider: str = "openai", deployment_id: str = "") -> pricing.PriceQuote:
+def quote(model: str, provider: str = "openai", deployment_id: str = "") -> PriceQuote:
     return price_for(model, provider, deployment_id, AT)
 
 

@@ -104,6 +104,8 @@ print(secret)
 
 ROWS = """
 import json
+from billing.ledger.consumer import ledger_drain
+ledger_drain()  # with REDIS_URL, rows wait in the Redis stream for the consumer; a no-op embedded
 from billing.models import LedgerEntry
 rows = LedgerEntry.objects.filter(request_id__in=json.loads({request_ids!r}))
 print(json.dumps({{r.request_id: {{
@@ -117,8 +119,11 @@ print(json.dumps({{r.request_id: {{
 
 ALL_REQUEST_IDS = """
 import json
+from billing.ledger.consumer import ledger_drain
+ledger_drain()
 from billing.models import LedgerEntry
-print(json.dumps(list(LedgerEntry.objects.values_list("request_id", flat=True))))
+# This module's key only: with REDIS_URL, the shared stream also carries other modules' gateways' rows.
+print(json.dumps(list(LedgerEntry.objects.filter(key_alias="shapes").values_list("request_id", flat=True))))
 """
 
 PRICE_OVERRIDE = """

@@ -17,9 +17,9 @@ from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from billing.costs import INPUT, OUTPUT, quote_make
 from billing.limits.periods import budget_period
 from billing.limits.types import AdmissionPlan, BudgetLimit, RateLimit
-from billing.pricing import INPUT, OUTPUT, quote_make
 from llm_gateway.admission import admission_plan
 from llm_gateway.crypto import virtual_key_hash
 from llm_gateway.lookups import NO_LIMITS, KeySnapshot, deployment_snapshot, snapshots
