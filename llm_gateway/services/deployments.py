@@ -8,6 +8,7 @@ from django.db import transaction
 
 from llm_gateway.crypto import credential_encrypt
 from llm_gateway.models import Deployment
+from llm_gateway.services.fields import fields_check
 from providers.credentials import ENV_REFERENCE_PREFIX
 
 DEPLOYMENT_FIELDS = frozenset(
@@ -45,9 +46,7 @@ def _credential_set(deployment: Deployment, api_key: str | None) -> None:
 @transaction.atomic
 def deployment_create(*, api_key: str | None = None, **fields: Any) -> Deployment:
     """Create a deployment; ``api_key`` is encrypted (or kept as an ``os.environ/NAME`` reference)."""
-    unknown = set(fields) - DEPLOYMENT_FIELDS
-    if unknown:
-        raise ValueError(f"Unknown deployment fields: {', '.join(sorted(unknown))}")
+    fields_check(fields, allowed=DEPLOYMENT_FIELDS, entity="deployment")
     deployment = Deployment(**fields)
     _credential_set(deployment, api_key)
     deployment.full_clean()
@@ -58,9 +57,7 @@ def deployment_create(*, api_key: str | None = None, **fields: Any) -> Deploymen
 @transaction.atomic
 def deployment_update(*, deployment: Deployment, api_key: str | None = None, **fields: Any) -> Deployment:
     """Change a deployment; ``api_key=None`` keeps the stored credential, ``""`` clears it."""
-    unknown = set(fields) - DEPLOYMENT_FIELDS
-    if unknown:
-        raise ValueError(f"Unknown deployment fields: {', '.join(sorted(unknown))}")
+    fields_check(fields, allowed=DEPLOYMENT_FIELDS, entity="deployment")
     for name, value in fields.items():
         setattr(deployment, name, value)
     _credential_set(deployment, api_key)

@@ -11,21 +11,16 @@ from django.utils import timezone
 
 from llm_gateway.budget_durations import next_reset
 from llm_gateway.models import EndUser
+from llm_gateway.services.fields import fields_check
 
 # Fields a caller may set on an end user (LiteLLM's /customer/new names).
 END_USER_FIELDS = frozenset({"alias", "max_budget", "budget_duration", "blocked", "metadata"})
 
 
-def _unknown(fields: dict[str, Any]) -> None:
-    unknown = set(fields) - END_USER_FIELDS
-    if unknown:
-        raise ValueError(f"Unknown end-user fields: {', '.join(sorted(unknown))}")
-
-
 @transaction.atomic
 def end_user_create(*, user_id: str, **fields: Any) -> EndUser:
     """Create an end user."""
-    _unknown(fields)
+    fields_check(fields, allowed=END_USER_FIELDS, entity="end-user")
     if EndUser.objects.filter(user_id=user_id).exists():
         raise ValidationError({"user_id": f"A customer {user_id!r} already exists."})
     end_user = EndUser(user_id=user_id, **fields)
@@ -38,7 +33,7 @@ def end_user_create(*, user_id: str, **fields: Any) -> EndUser:
 @transaction.atomic
 def end_user_update(*, end_user: EndUser, **fields: Any) -> EndUser:
     """Change an end user's alias, budget, blocked flag or metadata."""
-    _unknown(fields)
+    fields_check(fields, allowed=END_USER_FIELDS, entity="end-user")
     if "budget_duration" in fields and fields["budget_duration"] != end_user.budget_duration:
         end_user.budget_reset_at = next_reset(fields["budget_duration"], timezone.now())
     for name, value in fields.items():

@@ -9,41 +9,31 @@ from django.db import transaction
 
 from llm_gateway.crypto import virtual_key_display, virtual_key_hash, virtual_key_secret_generate
 from llm_gateway.models import VirtualKey
+from llm_gateway.services.fields import BUDGET_SETTINGS, fields_check
 
 # Fields a caller may set on a key (LiteLLM's /key/generate names).
-KEY_FIELDS = frozenset(
-    {
-        "key_alias",
-        "key_type",
-        "team",
-        "user",
-        "models",
-        "aliases",
-        "max_budget",
-        "soft_budget",
-        "budget_duration",
-        "budget_reset_at",
-        "rpm_limit",
-        "tpm_limit",
-        "max_parallel_requests",
-        "model_max_budget",
-        "expires",
-        "blocked",
-        "metadata",
-    }
+KEY_FIELDS = (
+    frozenset(
+        {
+            "key_alias",
+            "key_type",
+            "team",
+            "user",
+            "models",
+            "aliases",
+            "budget_reset_at",
+            "model_max_budget",
+            "expires",
+        }
+    )
+    | BUDGET_SETTINGS
 )
-
-
-def _unknown(fields: dict[str, Any]) -> None:
-    unknown = set(fields) - KEY_FIELDS
-    if unknown:
-        raise ValueError(f"Unknown key fields: {', '.join(sorted(unknown))}")
 
 
 @transaction.atomic
 def virtual_key_create(*, secret: str | None = None, **fields: Any) -> tuple[VirtualKey, str]:
     """Create a key and return it with its secret, which is shown this once and never stored."""
-    _unknown(fields)
+    fields_check(fields, allowed=KEY_FIELDS, entity="key")
     secret = secret or virtual_key_secret_generate()
     key = VirtualKey(key_hash=virtual_key_hash(secret), key_prefix=virtual_key_display(secret), **fields)
     key.full_clean(exclude=["key_hash", "key_prefix"])
@@ -54,7 +44,7 @@ def virtual_key_create(*, secret: str | None = None, **fields: Any) -> tuple[Vir
 @transaction.atomic
 def virtual_key_update(*, key: VirtualKey, **fields: Any) -> VirtualKey:
     """Change a key's settings (never its secret)."""
-    _unknown(fields)
+    fields_check(fields, allowed=KEY_FIELDS, entity="key")
     for name, value in fields.items():
         setattr(key, name, value)
     key.full_clean(exclude=["key_hash", "key_prefix"])

@@ -13,28 +13,10 @@ from django.utils import timezone
 
 from llm_gateway.budget_durations import next_reset
 from llm_gateway.models import Membership, Team
+from llm_gateway.services.fields import BUDGET_SETTINGS, fields_check
 
 # Fields a caller may set on a team (LiteLLM's /team/new names).
-TEAM_FIELDS = frozenset(
-    {
-        "team_alias",
-        "models",
-        "max_budget",
-        "soft_budget",
-        "budget_duration",
-        "rpm_limit",
-        "tpm_limit",
-        "max_parallel_requests",
-        "blocked",
-        "metadata",
-    }
-)
-
-
-def _unknown(fields: dict[str, Any]) -> None:
-    unknown = set(fields) - TEAM_FIELDS
-    if unknown:
-        raise ValueError(f"Unknown team fields: {', '.join(sorted(unknown))}")
+TEAM_FIELDS = frozenset({"team_alias", "models"}) | BUDGET_SETTINGS
 
 
 def _budget_reset_schedule(team: Team, *, duration_changed: bool) -> None:
@@ -51,7 +33,7 @@ def team_create(
     **fields: Any,
 ) -> Team:
     """Create a team, with its first members as ``(user, role)`` pairs."""
-    _unknown(fields)
+    fields_check(fields, allowed=TEAM_FIELDS, entity="team")
     team = Team(**fields) if team_id is None else Team(team_id=team_id, **fields)
     if team_id is not None and Team.objects.filter(team_id=team_id).exists():
         raise ValidationError({"team_id": f"A team with id {team_id} already exists."})
@@ -65,7 +47,7 @@ def team_create(
 @transaction.atomic
 def team_update(*, team: Team, **fields: Any) -> Team:
     """Change a team's settings (members change through ``membership_*``)."""
-    _unknown(fields)
+    fields_check(fields, allowed=TEAM_FIELDS, entity="team")
     duration_changed = "budget_duration" in fields and fields["budget_duration"] != team.budget_duration
     for name, value in fields.items():
         setattr(team, name, value)

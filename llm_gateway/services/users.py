@@ -20,28 +20,12 @@ from django.utils import timezone
 from llm_gateway.budget_durations import next_reset
 from llm_gateway.lookups import config_changed
 from llm_gateway.models import Membership, Team, UserBudget, VirtualKey
+from llm_gateway.services.fields import BUDGET_SETTINGS, fields_check
 from llm_gateway.services.keys import virtual_key_create
 from llm_gateway.services.teams import membership_add
 
 # Fields a caller may set on a user's budget (LiteLLM's /user/new names).
-USER_BUDGET_FIELDS = frozenset(
-    {
-        "max_budget",
-        "soft_budget",
-        "budget_duration",
-        "rpm_limit",
-        "tpm_limit",
-        "max_parallel_requests",
-        "blocked",
-        "metadata",
-    }
-)
-
-
-def _unknown(fields: dict[str, Any]) -> None:
-    unknown = set(fields) - USER_BUDGET_FIELDS
-    if unknown:
-        raise ValueError(f"Unknown user budget fields: {', '.join(sorted(unknown))}")
+USER_BUDGET_FIELDS = BUDGET_SETTINGS
 
 
 def _password_set(user: AbstractBaseUser, password: str) -> None:
@@ -71,7 +55,7 @@ def user_create(
     the admin; it still owns keys and memberships. The budget row is made even without limits, so
     the user's spend is tracked from the start, as LiteLLM tracks every user's.
     """
-    _unknown(budget_fields)
+    fields_check(budget_fields, allowed=USER_BUDGET_FIELDS, entity="user budget")
     user_model = get_user_model()
     if user_model.objects.filter(username=username).exists():
         raise ValidationError({"username": f"A user {username!r} already exists."})
@@ -101,7 +85,7 @@ def user_update(
     **budget_fields: Any,
 ) -> AbstractBaseUser:
     """Change a user's email, password or admin role (None leaves each) and the budget fields given."""
-    _unknown(budget_fields)
+    fields_check(budget_fields, allowed=USER_BUDGET_FIELDS, entity="user budget")
     if email is not None:
         user.email = email
     if password:
@@ -121,7 +105,7 @@ def user_budget_set(*, user: AbstractBaseUser, **fields: Any) -> UserBudget:
 
     Setting or changing ``budget_duration`` starts a budget period now, as for teams and end users.
     """
-    _unknown(fields)
+    fields_check(fields, allowed=USER_BUDGET_FIELDS, entity="user budget")
     budget = UserBudget.objects.select_for_update().filter(user=user).first()
     created = budget is None
     if budget is None:

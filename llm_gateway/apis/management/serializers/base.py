@@ -138,6 +138,20 @@ def page_field() -> serializers.IntegerField:
     return serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
 
 
+class BudgetOutput(serializers.Serializer):
+    """The spend, budget and rate limits of a key or team (their shared BudgetFields)."""
+
+    spend = money_output()
+    max_budget = money_output()
+    soft_budget = money_output()
+    budget_duration = OptionalTextField(allow_null=True)
+    budget_reset_at = serializers.DateTimeField(allow_null=True)
+    rpm_limit = serializers.IntegerField(allow_null=True)
+    tpm_limit = serializers.IntegerField(allow_null=True)
+    max_parallel_requests = serializers.IntegerField(allow_null=True)
+    blocked = serializers.BooleanField()
+
+
 class OpenAIErrorBody(serializers.Serializer):
     message = serializers.CharField()
     type = serializers.CharField()

@@ -15,6 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from llm_gateway.apis.management.serializers.base import (
+    BudgetOutput,
     OptionalTextField,
     RequestSerializer,
     duration_field,
@@ -23,7 +24,6 @@ from llm_gateway.apis.management.serializers.base import (
     metadata_field,
     models_field,
     money_field,
-    money_output,
     page_field,
 )
 from llm_gateway.budget_durations import next_reset
@@ -208,7 +208,7 @@ class KeyListQuery(serializers.Serializer):
     return_full_object = serializers.BooleanField(default=False)
 
 
-class KeySerializer(serializers.Serializer):
+class KeySerializer(BudgetOutput):
     """A key's settings and spend, never its secret."""
 
     token = serializers.UUIDField(help_text="The key's id.")
@@ -219,17 +219,8 @@ class KeySerializer(serializers.Serializer):
     user_id = serializers.CharField(source="user.username", allow_null=True, default=None)
     models = serializers.ListField(child=serializers.CharField())
     aliases = serializers.DictField(child=serializers.CharField())
-    spend = money_output()
-    max_budget = money_output()
-    soft_budget = money_output()
-    budget_duration = OptionalTextField(allow_null=True)
-    budget_reset_at = serializers.DateTimeField(allow_null=True)
-    rpm_limit = serializers.IntegerField(allow_null=True)
-    tpm_limit = serializers.IntegerField(allow_null=True)
-    max_parallel_requests = serializers.IntegerField(allow_null=True)
     model_max_budget = serializers.DictField()
     expires = serializers.DateTimeField(allow_null=True)
-    blocked = serializers.BooleanField()
     metadata = serializers.DictField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

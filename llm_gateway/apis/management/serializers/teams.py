@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from llm_gateway.apis.management.serializers.base import (
+    BudgetOutput,
     OptionalTextField,
     RequestSerializer,
     duration_field,
@@ -20,7 +21,6 @@ from llm_gateway.apis.management.serializers.base import (
     metadata_field,
     models_field,
     money_field,
-    money_output,
 )
 from llm_gateway.apis.management.serializers.keys import KeySerializer
 from llm_gateway.models import Membership
@@ -144,19 +144,10 @@ class MembershipSerializer(MemberSerializer):
     created_at = serializers.DateTimeField()
 
 
-class TeamSerializer(serializers.Serializer):
+class TeamSerializer(BudgetOutput):
     team_id = serializers.UUIDField()
     team_alias = serializers.CharField()
     models = serializers.ListField(child=serializers.CharField())
-    spend = money_output()
-    max_budget = money_output()
-    soft_budget = money_output()
-    budget_duration = OptionalTextField(allow_null=True)
-    budget_reset_at = serializers.DateTimeField(allow_null=True)
-    rpm_limit = serializers.IntegerField(allow_null=True)
-    tpm_limit = serializers.IntegerField(allow_null=True)
-    max_parallel_requests = serializers.IntegerField(allow_null=True)
-    blocked = serializers.BooleanField()
     metadata = serializers.DictField()
     members_with_roles = MemberSerializer(source="memberships.all", many=True)
     created_at = serializers.DateTimeField()
