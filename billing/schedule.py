@@ -61,6 +61,17 @@ SCHEDULE: dict[str, PeriodicEntry] = {
         every=timedelta(minutes=5),
         expires=timedelta(minutes=5),
     ),
+    # The router skips deployments found unhealthy (router_settings.skip_unhealthy_deployments):
+    # the interval bounds how long a dead deployment keeps taking traffic and a recovered one stays
+    # skipped. A probe is one token or a model list, so 288 a day per deployment cost next to
+    # nothing. A run still queued when the next one is due is dropped. (The "billing: " prefix marks
+    # the rows this module owns, whichever app the task lives in.)
+    f"{NAME_PREFIX}check deployment health": PeriodicEntry(
+        task="llm_gateway.tasks.deployments_health_check_task",
+        description="Probe every enabled deployment, record status, latency and error; prune old checks.",
+        every=timedelta(minutes=5),
+        expires=timedelta(minutes=5),
+    ),
     # Retention is counted in days, so once a day is enough; at a quiet hour, off the hour when
     # other jobs start. It deletes in small batches, so it never holds a long lock anyway.
     f"{NAME_PREFIX}prune the ledger": PeriodicEntry(

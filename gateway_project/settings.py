@@ -50,6 +50,17 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={value!r} is not an integer.") from None
 
 
+def env_float(name: str, default: float) -> float:
+    """Return the variable `name` read as a number."""
+    value = env_str(name)
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     """Return the variable `name` read as a comma-separated list, blanks dropped."""
     value = env_str(name)
@@ -294,6 +305,11 @@ GATEWAY = {
     "ALERT_EMAILS": env_list("GATEWAY_ALERT_EMAILS", []),
     # Days of ledger rows kept (rollups are kept forever); 0 keeps every row.
     "LEDGER_RETENTION_DAYS": env_int("GATEWAY_LEDGER_RETENTION_DAYS", 90),
+    # Deployment health checks (a Celery task, every 5 minutes by default): seconds one probe may
+    # take (a deployment's own shorter timeout wins), probes in flight at once, days of history kept.
+    "HEALTH_CHECK_TIMEOUT_SECONDS": env_float("GATEWAY_HEALTH_CHECK_TIMEOUT_SECONDS", 30.0),
+    "HEALTH_CHECK_CONCURRENCY": env_int("GATEWAY_HEALTH_CHECK_CONCURRENCY", 10),
+    "HEALTH_CHECK_RETENTION_DAYS": env_int("GATEWAY_HEALTH_CHECK_RETENTION_DAYS", 7),
 }
 
 REST_FRAMEWORK = {

@@ -64,3 +64,34 @@ def secret_key_check(app_configs, **kwargs) -> list[CheckMessage]:
             id="llm_gateway.W001",
         )
     ]
+
+
+@register()
+def health_check_settings_check(app_configs, **kwargs) -> list[CheckMessage]:
+    """Flag health-check knobs that would make every probe fail or the task do nothing."""
+    errors = []
+    if gateway_setting("HEALTH_CHECK_TIMEOUT_SECONDS") <= 0:
+        errors.append(
+            Error(
+                "GATEWAY_HEALTH_CHECK_TIMEOUT_SECONDS must be more than 0: every probe would time out.",
+                hint="The default is 30 seconds.",
+                id="llm_gateway.E003",
+            )
+        )
+    if gateway_setting("HEALTH_CHECK_CONCURRENCY") < 1:
+        errors.append(
+            Error(
+                "GATEWAY_HEALTH_CHECK_CONCURRENCY must be at least 1: no deployment would be probed.",
+                hint="The default is 10 probes at once.",
+                id="llm_gateway.E004",
+            )
+        )
+    if gateway_setting("HEALTH_CHECK_RETENTION_DAYS") < 0:
+        errors.append(
+            Error(
+                "GATEWAY_HEALTH_CHECK_RETENTION_DAYS cannot be negative.",
+                hint="0 keeps every health check; the default is 7 days.",
+                id="llm_gateway.E005",
+            )
+        )
+    return errors

@@ -1,4 +1,4 @@
-"""Teams, memberships, virtual keys, users' budgets, deployments and end users.
+"""Teams, memberships, virtual keys, users' budgets, deployments (with their health checks) and end users.
 
 Field names follow LiteLLM's (``key_alias``, ``max_budget``, ``budget_duration``, ``rpm_limit``...) so
 its users find what they know. Keys are stored only as a SHA-256 hash plus a display prefix; provider
@@ -50,6 +50,9 @@ class BudgetFields(models.Model):
 class Team(BudgetFields):
     team_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     team_alias = models.CharField(max_length=200, unique=True)
+    model_aliases = models.JSONField(
+        default=dict, blank=True, help_text="Requested name -> model group, for every key of the team."
+    )
     store_prompts = models.BooleanField(
         default=False, help_text="Store prompts and completions in the ledger (off: only usage and cost)."
     )
@@ -105,6 +108,11 @@ class VirtualKey(BudgetFields):
     )
     aliases = models.JSONField(default=dict, blank=True, help_text="Requested name -> model name.")
     model_max_budget = models.JSONField(default=dict, blank=True, help_text="Model name -> USD limit.")
+    allowed_cache_controls = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Cache controls requests may use (no-cache, no-store, ttl, namespace); empty allows all.",
+    )
     expires = models.DateTimeField(null=True, blank=True)
     # Declared last: from here on, the name `models` in this class body is this field, not the module.
     models = models.JSONField(default=list, blank=True, help_text="Allowed model names; empty allows all.")
@@ -176,6 +184,10 @@ class Deployment(models.Model):
     )
     enabled = models.BooleanField(default=True)
     health_status = models.CharField(max_length=16, choices=Health.choices, default=Health.UNKNOWN)
+    # The latest health check, copied here so the list view and the router need no join.
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    health_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    health_error = models.TextField(blank=True, default="", help_text="Empty when the check passed.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -190,6 +202,28 @@ class Deployment(models.Model):
             raise ValidationError({"provider": f"Unknown provider {self.provider!r}."})
         if self.weight < 0:
             raise ValidationError({"weight": "Weight cannot be negative."})
+
+
+class DeploymentHealthCheck(models.Model):
+    """One probe of a deployment (llm_gateway.services.health_checks); kept HEALTH_CHECK_RETENTION_DAYS."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="health_checks")
+    checked_at = models.DateTimeField(db_index=True)
+    healthy = models.BooleanField()
+    latency_ms = models.PositiveIntegerField()
+    error_type = models.CharField(max_length=64, blank=True, default="")
+    error = models.TextField(blank=True, default="", help_text="Credentials redacted, truncated.")
+    http_status = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The status the upstream answered a failed probe with."
+    )
+
+    class Meta:
+        ordering = ["-checked_at"]
+        indexes = [models.Index(fields=["deployment", "-checked_at"], name="health_check_deployment")]
+
+    def __str__(self) -> str:
+        verdict = "healthy" if self.healthy else "unhealthy"
+        return f"{self.deployment}: {verdict} at {self.checked_at:%Y-%m-%d %H:%M:%S}"
 
 
 class EndUser(models.Model):

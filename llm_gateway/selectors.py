@@ -1,4 +1,4 @@
-"""Read the gateway's nouns: who administers which team, which keys a user may see."""
+"""Read the gateway's nouns: who administers which team, which keys a user may see, deployments' health."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from llm_gateway.crypto import virtual_key_hash
-from llm_gateway.models import Deployment, EndUser, Membership, Team, VirtualKey
+from llm_gateway.models import Deployment, DeploymentHealthCheck, EndUser, Membership, Team, VirtualKey
 
 
 def team_ids_administered(*, user: AbstractBaseUser) -> set:
@@ -144,3 +144,22 @@ def deployment_list(*, model_id: str | None = None) -> QuerySet[Deployment]:
     if model_id is not None:
         deployments = deployments.filter(model_id=model_id)
     return deployments
+
+
+def deployment_health_list(*, model_name: str | None = None) -> QuerySet[Deployment]:
+    """Return the enabled deployments with their latest health check, optionally of one model group."""
+    deployments = Deployment.objects.filter(enabled=True).order_by("model_name", "order", "model_id")
+    if model_name is not None:
+        deployments = deployments.filter(model_name=model_name)
+    return deployments
+
+
+def deployment_health_history(*, deployment_id: int, limit: int) -> QuerySet[DeploymentHealthCheck]:
+    """Return a deployment's latest ``limit`` health checks, newest first.
+
+    The queryset is not sliced, so callers may filter it further (the admin's inline formset does).
+    """
+    latest = DeploymentHealthCheck.objects.filter(deployment_id=deployment_id).order_by("-checked_at")
+    return DeploymentHealthCheck.objects.filter(
+        pk__in=list(latest.values_list("pk", flat=True)[:limit])
+    ).order_by("-checked_at")

@@ -17,6 +17,7 @@ urlpatterns = [
     path("", health.liveliness, name="health-root"),
     path("health/liveliness", health.liveliness, name="health-liveliness"),
     path("health/readiness", health.readiness, name="health-readiness"),
+    path("health", health.deployments_health, name="health"),
     path("ollama_logs", health.ollama_logs, name="ollama-logs"),
     *(path(f"v1/{route}", view, name=f"v1-{name}") for route, view, name in _OPENAI_ROUTES),
     *(path(route, view, name=name) for route, view, name in _OPENAI_ROUTES),

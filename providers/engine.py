@@ -2,8 +2,8 @@
 
 This is a single attempt; retries and fallbacks wrap it (``providers.resilience``). Results are plain
 OpenAI-format dicts, so the gateway can use them without the library's response objects.
-Adapters that answer locally (the mock provider) expose ``respond(operation, body, deployment)``
-instead of going over HTTP.
+Adapters that answer locally (the mock provider) expose ``respond(operation, body, deployment)`` and
+``respond_models(deployment)`` instead of going over HTTP.
 """
 
 from __future__ import annotations
@@ -98,6 +98,22 @@ async def acall(
     return _stamp(
         operation, adapter.parse_response(operation, _decode(response.body, deployment), deployment)
     )
+
+
+async def alist_models(deployment: ResolvedDeployment, spec: ProviderSpec) -> dict[str, Any]:
+    """Return the models the deployment's credential may use, in OpenAI's list shape (async).
+
+    The cheapest authenticated call a provider offers: it proves the base URL and the key work
+    without generating anything, so a health check of an image deployment costs nothing.
+    """
+    adapter = spec.adapter
+    if hasattr(adapter, "respond"):
+        return adapter.respond_models(deployment)
+    request = adapter.build_models_request(deployment, spec)
+    response = await transport.asend(request, deployment)
+    if response.status >= 400:
+        raise _upstream_error(spec, response.status, response.body, response.headers, deployment)
+    return adapter.parse_models_response(_decode(response.body, deployment), deployment)
 
 
 class ChunkSource:

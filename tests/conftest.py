@@ -6,6 +6,7 @@ except under CI=true, where a missing server fails the run instead of hiding tes
 """
 
 import os
+from collections.abc import Iterator
 from functools import cache
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ import psycopg
 import pytest
 import redis
 
+from tests.celery_workers import WorkerDatabase
 from tests.fakes.anthropic_responses import install_anthropic_routes
 from tests.fakes.openai_responses import install_openai_routes
 from tests.fakes.upstream import FakeUpstream
@@ -106,3 +108,11 @@ def upstream(_upstream_server):
     _upstream_server.reset()
     yield _upstream_server
     _upstream_server.reset()
+
+
+@pytest.fixture
+def worker_database(tmp_path) -> Iterator[WorkerDatabase]:
+    """A migrated database of the test's own that Celery worker subprocesses can reach too."""
+    database = WorkerDatabase.create(tmp_path / "var")
+    yield database
+    database.destroy()

@@ -1,24 +1,35 @@
-"""Deployments. The provider credential is write-only: the form never renders it back."""
+"""Deployments and their health. The provider credential is write-only: the form never renders it back.
+
+The change page shows the latest health check and the last HEALTH_HISTORY_ROWS of them; the
+"Run health check now" action probes the selected deployments at once, enabled or not, instead of
+waiting for the periodic task.
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
+from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from unfold.admin import ModelAdmin
+from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import BooleanRadioFilter, ChoicesDropdownFilter
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminPasswordWidget, UnfoldBooleanSwitchWidget
 
 from llm_gateway.admin.forms import LIMIT_LABELS, JsonShapeForm
-from llm_gateway.models import Deployment
+from llm_gateway.models import Deployment, DeploymentHealthCheck
+from llm_gateway.selectors import deployment_health_history
 from llm_gateway.services.deployments import DEPLOYMENT_FIELDS, deployment_create, deployment_update
+from llm_gateway.services.health_checks import deployments_health_check
 from providers.credentials import ENV_REFERENCE_PREFIX
 
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+HEALTH_HISTORY_ROWS = 20
 
 
 class DeploymentForm(JsonShapeForm):
@@ -69,9 +80,37 @@ class DeploymentForm(JsonShapeForm):
         return "" if self.cleaned_data.get("api_key_remove") else None
 
 
+class HealthCheckInline(TabularInline):
+    """The deployment's latest health checks, newest first; read-only, the health check writes them."""
+
+    model = DeploymentHealthCheck
+    fields = ["checked_at", "healthy", "latency_ms", "http_status", "error_type", "error"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name_plural = f"Latest {HEALTH_HISTORY_ROWS} health checks"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DeploymentHealthCheck]:
+        object_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+        if object_id is None or not self.has_view_permission(request):
+            return DeploymentHealthCheck.objects.none()
+        return deployment_health_history(deployment_id=unquote(object_id), limit=HEALTH_HISTORY_ROWS)
+
+    def has_add_permission(self, request: HttpRequest, obj: Deployment | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Deployment | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Deployment | None = None) -> bool:
+        return False
+
+
 @admin.register(Deployment)
 class DeploymentAdmin(ModelAdmin):
     form = DeploymentForm
+    inlines = [HealthCheckInline]
     list_display = [
         "model_name",
         "provider",
@@ -80,6 +119,7 @@ class DeploymentAdmin(ModelAdmin):
         "base_url",
         "enabled",
         "health",
+        "latency",
         "order",
         "weight",
         "rpm_capacity",
@@ -93,8 +133,16 @@ class DeploymentAdmin(ModelAdmin):
     ]
     list_filter_submit = True
     search_fields = ["model_name", "model", "model_id", "api_base"]
-    actions = ["enable", "disable"]
-    readonly_fields = ["credential_status", "health_status", "created_at", "updated_at"]
+    actions = ["enable", "disable", "health_check"]
+    readonly_fields = [
+        "credential_status",
+        "health_status",
+        "last_checked",
+        "latency",
+        "last_error",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = (
         (None, {"fields": ["model_name", "provider", "model", "mode", "enabled"]}),
         (
@@ -110,7 +158,8 @@ class DeploymentAdmin(ModelAdmin):
                 ]
             },
         ),
-        ("Routing", {"fields": ["order", "weight", "rpm", "tpm", "health_status"]}),
+        ("Routing", {"fields": ["order", "weight", "rpm", "tpm"]}),
+        ("Health", {"fields": ["health_status", "last_checked", "latency", "last_error"]}),
         ("Advanced", {"fields": ["model_id", "extra_params", "model_info"]}),
         ("Record", {"fields": ["created_at", "updated_at"]}),
     )
@@ -120,6 +169,9 @@ class DeploymentAdmin(ModelAdmin):
         ("Routing", {"fields": ["order", "weight", "rpm", "tpm"]}),
         ("Advanced", {"fields": ["model_id", "extra_params", "model_info"]}),
     )
+
+    def get_inlines(self, request: HttpRequest, obj: Deployment | None) -> list:
+        return self.inlines if obj is not None else []  # a deployment being added has no history
 
     def save_model(self, request: HttpRequest, obj: Deployment, form: DeploymentForm, change: bool) -> None:
         fields = {name: value for name, value in form.cleaned_data.items() if name in DEPLOYMENT_FIELDS}
@@ -163,6 +215,18 @@ class DeploymentAdmin(ModelAdmin):
     def health(self, deployment: Deployment) -> tuple[str, str]:
         return deployment.health_status, deployment.get_health_status_display()
 
+    @display(description="Latency", ordering="health_latency_ms")
+    def latency(self, deployment: Deployment) -> str | None:
+        return None if deployment.health_latency_ms is None else f"{deployment.health_latency_ms} ms"
+
+    @display(description="Last checked")
+    def last_checked(self, deployment: Deployment) -> datetime | None:
+        return deployment.health_checked_at
+
+    @display(description="Last error")
+    def last_error(self, deployment: Deployment) -> str | None:
+        return deployment.health_error or None
+
     @action(description="Enable selected deployments", permissions=["change"], icon="play_arrow")
     def enable(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:
         self._enabled_set(request, queryset, enabled=True)
@@ -170,6 +234,18 @@ class DeploymentAdmin(ModelAdmin):
     @action(description="Disable selected deployments", permissions=["change"], icon="pause")
     def disable(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:
         self._enabled_set(request, queryset, enabled=False)
+
+    @action(description="Run health check now", permissions=["change"], icon="monitor_heart")
+    def health_check(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:
+        model_ids = list(queryset.values_list("model_id", flat=True))
+        counts = async_to_sync(deployments_health_check)(model_ids=model_ids)
+        level = messages.SUCCESS if not counts["unhealthy"] else messages.WARNING
+        self.message_user(
+            request,
+            f"Checked {counts['checked']} deployment(s): {counts['healthy']} healthy, "
+            f"{counts['unhealthy']} unhealthy.",
+            level,
+        )
 
     def _enabled_set(self, request: HttpRequest, queryset: QuerySet[Deployment], *, enabled: bool) -> None:
         for deployment in queryset:

@@ -1,8 +1,10 @@
-"""Health endpoints for load balancers and orchestrators, and the recent log lines for admins.
+"""Health endpoints for load balancers and orchestrators; deployments' health and log lines for admins.
 
 Paths and shapes follow LiteLLM's proxy: ``/health/liveliness`` (the process answers),
-``/health/readiness`` (its database and cache answer too), ``/ollama_logs`` (LiteLLM's name for the
-server's recent log lines; here, this process's, from ``llm_gateway.log_buffer``).
+``/health/readiness`` (its database and cache answer too), ``/health`` (each deployment's latest
+health check; the Celery task of ``llm_gateway.services.health_checks`` makes them, so reading this
+calls no upstream), ``/ollama_logs`` (LiteLLM's name for the server's recent log lines; here, this
+process's, from ``llm_gateway.log_buffer``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ from django_redis.exceptions import ConnectionInterrupted
 from llm_gateway.apis.errors import error_response
 from llm_gateway.authentication import caller_authenticate, presented_key
 from llm_gateway.log_buffer import recent_lines
-from providers.exceptions import APIError, AuthenticationError, BadRequestError, PermissionDeniedError
+from llm_gateway.models import Deployment
+from llm_gateway.selectors import deployment_health_list
+from providers.exceptions import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from providers.registry import PROVIDERS
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +78,53 @@ async def readiness(request: HttpRequest) -> JsonResponse:
 async def ollama_logs(request: HttpRequest) -> HttpResponse:
     """Return this process's most recent log lines (``?lines=``, default 200), to admins only."""
     try:
-        await _admin_require(request)
+        await _admin_require(request, "the logs")
         count = _lines_param(request)
     except APIError as error:
         return error_response(error)
     lines = recent_lines.tail(count)
     return JsonResponse({"lines": lines, "count": len(lines), "capacity": recent_lines.capacity})
+
+
+@require_safe
+async def deployments_health(request: HttpRequest) -> HttpResponse:
+    """Return every enabled deployment's latest health check (``?model=`` one group), to admins only."""
+    model_name = request.GET.get("model") or None
+    try:
+        await _admin_require(request, "the deployments' health")
+        deployments = [row async for row in deployment_health_list(model_name=model_name)]
+        if model_name and not deployments:
+            raise NotFoundError(f"No enabled deployment serves the model '{model_name}'.", param="model")
+    except APIError as error:
+        return error_response(error)
+    healthy = [_endpoint(row) for row in deployments if row.health_status == Deployment.Health.HEALTHY]
+    unhealthy = [_endpoint(row) for row in deployments if row.health_status == Deployment.Health.UNHEALTHY]
+    # Deployments never checked yet (status unknown) are in neither list, as LiteLLM lists only
+    # what it checked; the extra key says how many there are.
+    return JsonResponse(
+        {
+            "healthy_endpoints": healthy,
+            "unhealthy_endpoints": unhealthy,
+            "healthy_count": len(healthy),
+            "unhealthy_count": len(unhealthy),
+            "unchecked_count": len(deployments) - len(healthy) - len(unhealthy),
+        }
+    )
+
+
+def _endpoint(deployment: Deployment) -> dict:
+    # The configured api_base as written (an os.environ/NAME reference is shown, never resolved),
+    # else the provider's default.
+    spec = PROVIDERS.get(deployment.provider)
+    return {
+        "model": deployment.model_name,
+        "model_id": deployment.model_id,
+        "provider": deployment.provider,
+        "api_base": deployment.api_base or (spec.api_base if spec else None),
+        "latency_ms": deployment.health_latency_ms,
+        "checked_at": deployment.health_checked_at.isoformat() if deployment.health_checked_at else None,
+        "error": deployment.health_error or None,
+    }
 
 
 async def _database_probe() -> str:
@@ -105,14 +157,12 @@ async def _cache_probe() -> str:
     return "connected"
 
 
-async def _admin_require(request: HttpRequest) -> None:
+async def _admin_require(request: HttpRequest, what: str) -> None:
     """Let the master key or a superuser's admin session through; raise 401 or 403 otherwise."""
     if presented_key(request):
         caller = await caller_authenticate(request)  # 401 for an unknown, blocked or expired key
         if not caller.is_master:
-            raise PermissionDeniedError(
-                "Only the master key or an admin may read the logs.", code="forbidden"
-            )
+            raise PermissionDeniedError(f"Only the master key or an admin may read {what}.", code="forbidden")
         return
     user = await request.auser()
     if not user.is_authenticated:
@@ -121,7 +171,7 @@ async def _admin_require(request: HttpRequest) -> None:
             code="invalid_api_key",
         )
     if not user.is_superuser:
-        raise PermissionDeniedError("Only an admin (superuser) may read the logs.", code="forbidden")
+        raise PermissionDeniedError(f"Only an admin (superuser) may read {what}.", code="forbidden")
 
 
 def _lines_param(request: HttpRequest) -> int:

@@ -16,6 +16,7 @@ from providers.adapters.openai import (
     PATHS,
     auth_headers,
     map_error,
+    parse_models_response,
     parse_response,
     parse_stream_event,
     request_body,
@@ -24,15 +25,20 @@ from providers.exceptions import BadRequestError
 from providers.registry import ProviderSpec
 from providers.upstream import Operation, ResolvedDeployment, UpstreamRequest
 
-__all__ = ["build_request", "map_error", "parse_response", "parse_stream_event"]
+__all__ = [
+    "build_models_request",
+    "build_request",
+    "map_error",
+    "parse_models_response",
+    "parse_response",
+    "parse_stream_event",
+]
 
 DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane version when this was written
 
 
-def build_request(
-    operation: Operation, body: Mapping[str, Any], deployment: ResolvedDeployment, spec: ProviderSpec
-) -> UpstreamRequest:
-    """Return the HTTP request for a call to an Azure OpenAI deployment."""
+def _openai_base(deployment: ResolvedDeployment) -> str:
+    """Return the resource endpoint with its ``/openai`` path, whether or not api_base had it."""
     if not deployment.api_base:
         raise BadRequestError(
             "Azure needs api_base (your resource endpoint, https://<name>.openai.azure.com): pass api_base= "
@@ -41,11 +47,17 @@ def build_request(
             model=deployment.model,
             param="api_base",
         )
+    base = deployment.api_base.rstrip("/")
+    return base if base.endswith("/openai") else base + "/openai"
+
+
+def build_request(
+    operation: Operation, body: Mapping[str, Any], deployment: ResolvedDeployment, spec: ProviderSpec
+) -> UpstreamRequest:
+    """Return the HTTP request for a call to an Azure OpenAI deployment."""
+    base = _openai_base(deployment)
     payload = request_body(operation, body, deployment, spec)
     payload.pop("model")  # Azure takes the deployment from the path.
-    base = deployment.api_base.rstrip("/")
-    if not base.endswith("/openai"):
-        base += "/openai"
     version = quote(deployment.api_version or DEFAULT_API_VERSION)
     url = f"{base}/deployments/{quote(deployment.model, safe='')}{PATHS[operation]}?api-version={version}"
     headers = {
@@ -54,3 +66,13 @@ def build_request(
         **deployment.extra_headers,
     }
     return UpstreamRequest("POST", url, headers, orjson.dumps(payload), stream=bool(payload.get("stream")))
+
+
+def build_models_request(deployment: ResolvedDeployment, spec: ProviderSpec) -> UpstreamRequest:
+    """Return the request listing the resource's models: ``GET {endpoint}/openai/models?api-version=``.
+
+    Reference: https://learn.microsoft.com/azure/ai-services/openai/reference (Models - List).
+    """
+    version = quote(deployment.api_version or DEFAULT_API_VERSION)
+    headers = {**auth_headers(spec, deployment.api_key), **deployment.extra_headers}
+    return UpstreamRequest("GET", f"{_openai_base(deployment)}/models?api-version={version}", headers)

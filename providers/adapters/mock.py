@@ -3,7 +3,8 @@
 ``mock/<anything>`` answers every operation. ``mock_response`` sets the answer: a string (the reply
 text), or an exception instance or class (raised, as a real provider's failure would be).
 ``mock_timeout=True`` waits for the call's timeout and then raises ``Timeout``. ``mock_delay`` (seconds)
-delays the answer. Any other model can be mocked by passing ``mock_response`` to a call.
+delays the answer. Any other model can be mocked by passing ``mock_response`` to a call. The model
+list (``respond_models``) names the deployment's model.
 """
 
 from __future__ import annotations
@@ -83,6 +84,12 @@ def respond(operation: Operation, body: Mapping[str, Any], deployment: ResolvedD
     reply = _BUILDERS[operation](body, deployment, text)
     reply.delay = delay
     return reply
+
+
+def respond_models(deployment: ResolvedDeployment) -> dict[str, Any]:
+    """Return the model list: the one model the deployment names."""
+    model = {"id": deployment.model, "object": "model", "created": 0, "owned_by": "mock"}
+    return {"object": "list", "data": [model]}
 
 
 def _chat(body: Mapping[str, Any], deployment: ResolvedDeployment, text: str) -> MockReply:

@@ -59,10 +59,7 @@ def request_body(
     return {"model": deployment.model, **params}
 
 
-def build_request(
-    operation: Operation, body: Mapping[str, Any], deployment: ResolvedDeployment, spec: ProviderSpec
-) -> UpstreamRequest:
-    """Return the HTTP request for an OpenAI-format call."""
+def _api_base(deployment: ResolvedDeployment, spec: ProviderSpec) -> str:
     if not deployment.api_base:
         raise BadRequestError(
             f"{spec.name} needs an api_base (pass api_base= or set {' / '.join(spec.api_base_env) or 'it'}).",
@@ -70,6 +67,14 @@ def build_request(
             model=deployment.model,
             param="api_base",
         )
+    return deployment.api_base.rstrip("/")
+
+
+def build_request(
+    operation: Operation, body: Mapping[str, Any], deployment: ResolvedDeployment, spec: ProviderSpec
+) -> UpstreamRequest:
+    """Return the HTTP request for an OpenAI-format call."""
+    api_base = _api_base(deployment, spec)
     payload = request_body(operation, body, deployment, spec)
     headers = {
         "Content-Type": "application/json",
@@ -78,11 +83,22 @@ def build_request(
     }
     return UpstreamRequest(
         method="POST",
-        url=deployment.api_base.rstrip("/") + PATHS[operation],
+        url=api_base + PATHS[operation],
         headers=headers,
         body=orjson.dumps(payload),
         stream=bool(payload.get("stream")),
     )
+
+
+def build_models_request(deployment: ResolvedDeployment, spec: ProviderSpec) -> UpstreamRequest:
+    """Return the request listing the models the key may use: ``GET {api_base}/models``."""
+    headers = {**auth_headers(spec, deployment.api_key), **deployment.extra_headers}
+    return UpstreamRequest(method="GET", url=_api_base(deployment, spec) + "/models", headers=headers)
+
+
+def parse_models_response(payload: Any, deployment: ResolvedDeployment) -> dict[str, Any]:
+    """Return the model list as is: it is already in OpenAI's format."""
+    return payload
 
 
 def parse_response(operation: Operation, payload: Any, deployment: ResolvedDeployment) -> dict[str, Any]:

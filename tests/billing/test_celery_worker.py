@@ -1,105 +1,30 @@
 """Celery: the periodic schedule in the database, and billing tasks run by real worker processes.
 
-The workers are subprocesses, so they cannot see pytest-django's test database: each test gets its
-own migrated database that every process reaches through the environment, a SQLite file in a
-temporary folder or, when DATABASE_URL points at PostgreSQL, a fresh database on that server.
+The workers and their databases come from tests/celery_workers.py (the ``worker_database`` fixture).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
 import pytest
 import redis
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 import billing.tasks
+import llm_gateway.tasks
 from billing.schedule import NAME_PREFIX, SCHEDULE, schedule_install
 from billing.services.periods import utc_day_start
 from billing.services.workers import celery_worker_running
 from gateway_project.celery import app
+from tests.celery_workers import WorkerDatabase, worker_process
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# What selects servers and runtime files; a worker gets the test's own values instead.
-CONFIGURATION_VARIABLES = {
-    "DATABASE_URL",
-    "REDIS_URL",
-    "CELERY_BROKER_URL",
-    "CELERY_RESULT_BACKEND",
-    "GATEWAY_VAR_DIR",
-}
 ROLLUP_ENTRY = f"{NAME_PREFIX}roll up spend"
-
-
-@dataclass
-class WorkerDatabase:
-    """A migrated database and the environment that points a process at it."""
-
-    env: dict[str, str]
-    _admin_url: str | None = None
-    _name: str | None = None
-    logs: list[Path] = field(default_factory=list)
-
-    @classmethod
-    def create(cls, var_dir: Path) -> WorkerDatabase:
-        env = {name: value for name, value in os.environ.items() if name not in CONFIGURATION_VARIABLES}
-        env["GATEWAY_VAR_DIR"] = str(var_dir)  # SQLite database, secret key and embedded broker go here
-        env.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
-        database = cls(env=env)
-        url = os.environ.get("DATABASE_URL", "")
-        if url.startswith(("postgres://", "postgresql://")):
-            parts = urlsplit(url)
-            database._admin_url = parts._replace(path="/postgres").geturl()
-            database._name = f"gateway_worker_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(database._admin_url, autocommit=True) as connection:
-                connection.execute(f'CREATE DATABASE "{database._name}"')
-            env["DATABASE_URL"] = parts._replace(path=f"/{database._name}").geturl()
-        database.run("manage.py", "migrate", "--verbosity", "0")
-        return database
-
-    def run(self, *arguments: str, env: dict[str, str] | None = None) -> str:
-        result = subprocess.run(
-            [sys.executable, *arguments],
-            cwd=REPO_ROOT,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def python(self, code: str, env: dict[str, str] | None = None) -> str:
-        """Run Django-aware Python against this database; return what it printed."""
-        return self.run("-c", "import django\ndjango.setup()\n" + code, env=env)
-
-    def destroy(self) -> None:
-        if self._name and self._admin_url:
-            with psycopg.connect(self._admin_url, autocommit=True) as connection:
-                connection.execute(f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def worker_database(tmp_path) -> Iterator[WorkerDatabase]:
-    database = WorkerDatabase.create(tmp_path / "var")
-    yield database
-    database.destroy()
-
 
 # Thirty requests over three keys, a minute apart from `start`.
 SEED = """
@@ -130,46 +55,6 @@ def seeded_day(database: WorkerDatabase, *, days_ago: int) -> str:
     day = timezone.now().astimezone(UTC).date() - timedelta(days=days_ago)
     database.python(SEED.format(start=utc_day_start(day).isoformat()))
     return day.isoformat()
-
-
-@contextmanager
-def worker_process(database: WorkerDatabase, env: dict[str, str], queue: str, log: Path) -> Iterator[None]:
-    """Run `celery worker` on ``queue`` until the block ends (a warm shutdown, then SIGKILL)."""
-    with open(log, "w") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "gateway_project",
-                "worker",
-                "-Q",
-                queue,
-                "-n",
-                f"{queue}@%h",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "warning",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=REPO_ROOT,
-            env={**database.env, **env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the pool's children are stopped with it
-        )
-    try:
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.mark.redis
@@ -237,7 +122,7 @@ class TestSchedule:
         assert installed == {name: entry.task for name, entry in SCHEDULE.items()}
 
     def test_every_scheduled_task_is_a_registered_celery_task(self):
-        assert billing.tasks  # imported: its tasks are registered
+        assert billing.tasks and llm_gateway.tasks  # imported: their tasks are registered
         for entry in SCHEDULE.values():
             assert entry.task in app.tasks
             assert entry.task.endswith("_task")

@@ -1,7 +1,7 @@
 """Default answers of a fake OpenAI-compatible upstream, shaped exactly like OpenAI's.
 
 Reference: https://platform.openai.com/docs/api-reference (chat object, chunk object, embeddings,
-images). Azure serves the same bodies under /openai/deployments/{name}/...
+images, models). Azure serves the same bodies under /openai/deployments/{name}/...
 """
 
 from __future__ import annotations
@@ -117,12 +117,27 @@ def _images(request: RecordedRequest) -> Reply:
     return Reply(json={"created": 1_700_000_000, "data": [dict(item) for _ in range(n)]})
 
 
+def model_list(*model_ids: str) -> dict:
+    return {
+        "object": "list",
+        "data": [
+            {"id": model_id, "object": "model", "created": 1_700_000_000, "owned_by": "system"}
+            for model_id in model_ids
+        ],
+    }
+
+
+def _models(request: RecordedRequest) -> Reply:
+    return Reply(json=model_list("gpt-4o", "dall-e-3", "text-embedding-3-small"))
+
+
 def install_openai_routes(upstream: FakeUpstream) -> None:
     """Answer OpenAI (and Azure) paths like the real service would."""
     upstream.route(r"/chat/completions$", _chat)
     upstream.route(r"/completions$", _text_completion)
     upstream.route(r"/embeddings$", _embeddings)
     upstream.route(r"/images/generations$", _images)
+    upstream.route(r"/models$", _models)
 
 
 def openai_error(status: int, message: str, type_: str, code: str | None = None, param: str | None = None):

@@ -83,6 +83,9 @@ def deployment_form(deployment: Deployment, **overrides: Any) -> dict[str, Any]:
         "model_id": deployment.model_id,
         "extra_params": "{}",
         "model_info": "{}",
+        # The management form of the read-only health-check inline, which a browser posts too.
+        "health_checks-TOTAL_FORMS": "0",
+        "health_checks-INITIAL_FORMS": "0",
         "_save": "Save",
     }
     data.update(overrides)
