@@ -11,6 +11,7 @@ that bound, plus the time of one request.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -24,11 +25,14 @@ from django.utils import timezone
 
 from llm_gateway.conf import gateway_setting
 from llm_gateway.crypto import credential_decrypt
-from llm_gateway.models import Deployment, EndUser, VirtualKey
+from llm_gateway.models import Deployment, EndUser, GatewaySettings, VirtualKey
+from llm_gateway.router.settings import DEFAULT_SETTINGS, RouterSettings, RouterSettingsError
 from providers.credentials import credentials_from_environment, env_reference
-from providers.price_table import PRICE_FIELDS
+from providers.price_table import PRICE_FIELDS, context_window
 from providers.registry import PROVIDERS, ProviderSpec
 from providers.upstream import DEFAULT_TIMEOUT, ResolvedDeployment
+
+logger = logging.getLogger(__name__)
 
 GENERATION_CACHE_KEY = "llm_gateway:config-generation"
 MAX_CACHED_KEYS = 100_000
@@ -77,6 +81,7 @@ class KeySnapshot:
     models: frozenset[str]
     team_models: frozenset[str]
     aliases: dict[str, str]
+    team_aliases: dict[str, str]
     blocked: bool
     team_blocked: bool
     expires: datetime | None
@@ -88,6 +93,7 @@ class KeySnapshot:
     user_limits: LimitsSnapshot = NO_LIMITS
     model_max_budget: dict[str, Any] = field(default_factory=dict)
     store_prompts: bool = False
+    allowed_cache_controls: frozenset[str] = frozenset()
 
     @classmethod
     def from_key(cls, key: VirtualKey) -> KeySnapshot:
@@ -104,6 +110,7 @@ class KeySnapshot:
             models=frozenset(key.models or ()),
             team_models=frozenset(team.models or ()) if team else frozenset(),
             aliases=dict(key.aliases or {}),
+            team_aliases=dict(team.model_aliases or {}) if team else {},
             blocked=key.blocked,
             team_blocked=bool(team and team.blocked),
             expires=key.expires,
@@ -115,6 +122,7 @@ class KeySnapshot:
             user_limits=LimitsSnapshot.of(budget) if budget else NO_LIMITS,
             model_max_budget=dict(key.model_max_budget or {}),
             store_prompts=bool(team and team.store_prompts),
+            allowed_cache_controls=frozenset(key.allowed_cache_controls or ()),
         )
 
     def is_expired(self) -> bool:
@@ -135,6 +143,10 @@ class DeploymentSnapshot:
     spec: ProviderSpec
     upstream: ResolvedDeployment
     default_params: dict[str, Any]
+    timeout: float | None = None  # the deployment's own; None: the router's default
+    health_status: str = "unknown"
+    max_input_tokens: int | None = None  # the context window, when known
+    cooldown_time: float | None = None  # the deployment's own; None: the router's
 
 
 # LiteLLM litellm_params that configure the call (or the router, or pricing) rather than being
@@ -217,6 +229,29 @@ def deployment_snapshot(deployment: Deployment) -> DeploymentSnapshot:
         spec=spec,
         upstream=upstream,
         default_params={name: value for name, value in extra.items() if name not in CALL_OPTIONS},
+        timeout=deployment.timeout,
+        health_status=deployment.health_status,
+        max_input_tokens=_context_window(deployment, extra),
+        cooldown_time=_seconds(extra.get("cooldown_time")),
+    )
+
+
+def _context_window(deployment: Deployment, extra: dict[str, Any]) -> int | None:
+    """Return the deployment's input token limit: its model_info's, else the price table's."""
+    info = deployment.model_info or {}
+    declared = info.get("max_input_tokens") or info.get("max_tokens")
+    if isinstance(declared, int) and declared > 0:
+        return declared
+    for model in filter(None, (info.get("base_model"), extra.get("base_model"), deployment.model)):
+        window = context_window(str(model), PROVIDERS[deployment.provider].name)
+        if window:
+            return int(window)
+    return None
+
+
+def _seconds(value: Any) -> float | None:
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None
     )
 
 
@@ -227,6 +262,7 @@ class ConfigSnapshots:
         self.keys: OrderedDict[str, KeySnapshot] = OrderedDict()
         self.unknown_keys: OrderedDict[str, None] = OrderedDict()
         self.deployments: dict[str, tuple[DeploymentSnapshot, ...]] | None = None
+        self.router_settings: RouterSettings | None = None
         self.end_users: OrderedDict[str, tuple[LimitsSnapshot, bool] | None] = OrderedDict()
         self.generation: str | None = None
         self.checked_at = 0.0
@@ -237,6 +273,7 @@ class ConfigSnapshots:
         self.keys.clear()
         self.unknown_keys.clear()
         self.deployments = None
+        self.router_settings = None
 
     async def refresh_if_stale(self) -> None:
         """Drop the snapshots if another instance changed the configuration, or if they are too old."""
@@ -290,6 +327,19 @@ class ConfigSnapshots:
                 groups.setdefault(deployment.model_name, []).append(deployment_snapshot(deployment))
             self.deployments = {name: tuple(group) for name, group in groups.items()}
         return self.deployments
+
+    async def router_settings_get(self) -> RouterSettings:
+        """Return the router's settings (the defaults when the row is missing or invalid)."""
+        await self.refresh_if_stale()
+        if self.router_settings is None:
+            row = await GatewaySettings.objects.filter(pk=1).afirst()
+            try:
+                self.router_settings = RouterSettings.parse(row.router_settings if row else None)
+            except RouterSettingsError as error:
+                # The admin and the config import validate; this is a row written some other way.
+                logger.error("Invalid router_settings, using the defaults: %s", error)
+                self.router_settings = DEFAULT_SETTINGS
+        return self.router_settings
 
 
 snapshots = ConfigSnapshots()

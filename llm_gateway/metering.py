@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from billing.costs import PriceQuote, cost_of, usage_buckets
+from billing.costs import PriceQuote, cost_of, quote_make, usage_buckets
 from billing.ledger import ledger_writer
 from billing.limits import limiter
 from billing.limits.types import Admission
@@ -31,6 +31,7 @@ from providers.exceptions import APIError, AuthenticationError
 from providers.pricing import image_cost
 
 BASIS = LedgerEntry.BillingBasis
+CACHE_HIT_QUOTE = quote_make({}, source="cache")  # no prices: a cached answer costs nothing
 
 
 @dataclass
@@ -49,6 +50,20 @@ class Meter:
     upstream_seconds: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     price_snapshot: dict[str, str] | None = None  # when the charge did not come from the quote
+    retries: int = 0
+    fallbacks: int = 0
+    cache_hit: bool = False
+
+    def attempted(self, retries: int, fallbacks: int) -> None:
+        """Record the retries and fallbacks the request took before (or instead of) this answer."""
+        self.retries, self.fallbacks = retries, fallbacks
+        self.headers["x-litellm-attempted-retries"] = str(retries)
+        self.headers["x-litellm-attempted-fallbacks"] = str(fallbacks)
+
+    async def release(self) -> None:
+        """Give back this attempt's budget hold and slots: it failed, and another may follow."""
+        if self.admission is not None:
+            await limiter().release(self.admission)
 
     def upstream_started(self) -> float:
         return time.monotonic()
@@ -127,6 +142,9 @@ class Meter:
                 http_status=error.status_code if error else 200,
                 error_type=(error.code or error.type) if error else "",
                 billing_basis=basis,
+                cache_hit=self.cache_hit,
+                retries=self.retries,
+                fallbacks=self.fallbacks,
                 messages=self.body.get("messages") if key and key.store_prompts else None,
                 response=response if key and key.store_prompts else None,
             )
@@ -148,8 +166,12 @@ async def meter_start(
     model_requested: str,
     operation: str,
     body: dict[str, Any],
+    cache_hit: bool = False,
 ) -> Meter:
-    """Return the meter of a request admitted by every budget and limit (or raise the 429 that refused it)."""
+    """Return the meter of a request admitted by every budget and limit (or raise the 429 that refused it).
+
+    A cache hit is answered without a deployment call: it is free, and takes no hold or slot.
+    """
     now = timezone.now()
     end_user = body.get("user") if isinstance(body.get("user"), str) else ""
     end_user_limits = None
@@ -166,10 +188,13 @@ async def meter_start(
         model_requested=model_requested,
         operation=operation,
         body=body,
-        quote=await aprice_for(upstream.model, upstream.provider, deployment.model_id, now),
+        quote=CACHE_HIT_QUOTE
+        if cache_hit
+        else await aprice_for(upstream.model, upstream.provider, deployment.model_id, now),
         started=time.monotonic(),
         created_at=now,
         end_user=end_user,
+        cache_hit=cache_hit,
     )
     meter.headers = {
         "x-litellm-call-id": meter.request_id,
@@ -177,6 +202,9 @@ async def meter_start(
         "x-litellm-model-id": deployment.model_id,
         "x-litellm-model-group": deployment.model_name,
     }
+    if cache_hit:
+        meter.headers["x-litellm-cache-hit"] = "True"
+        return meter
     plan = admission_plan(
         request_id=meter.request_id,
         key=caller.key,

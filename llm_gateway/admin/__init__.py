@@ -14,6 +14,6 @@ A key's secret is shown once, in the message after it is created or regenerated;
 credential is write-only.
 """
 
-from llm_gateway.admin import deployments, end_users, keys, teams, users
+from llm_gateway.admin import deployments, end_users, gateway_settings, keys, teams, users
 
-__all__ = ["deployments", "end_users", "keys", "teams", "users"]
+__all__ = ["deployments", "end_users", "gateway_settings", "keys", "teams", "users"]

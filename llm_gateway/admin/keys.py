@@ -34,7 +34,13 @@ from llm_gateway.services.keys import (
 
 
 class VirtualKeyForm(JsonShapeForm):
-    json_shapes = {"models": list, "aliases": dict, "model_max_budget": dict, "metadata": dict}
+    json_shapes = {
+        "models": list,
+        "aliases": dict,
+        "model_max_budget": dict,
+        "allowed_cache_controls": list,
+        "metadata": dict,
+    }
 
     class Meta:
         model = VirtualKey
@@ -73,7 +79,7 @@ class ExpiredFilter(RadioFilter):
         return queryset
 
 
-_MODELS = ("Models", {"fields": ["models", "aliases"]})
+_MODELS = ("Models", {"fields": ["models", "aliases", "allowed_cache_controls"]})
 _LIMITS = ("Rate limits", {"fields": ["rpm_limit", "tpm_limit", "max_parallel_requests"]})
 _METADATA = ("Metadata", {"fields": ["metadata"]})
 

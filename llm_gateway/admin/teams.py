@@ -22,6 +22,7 @@ from llm_gateway.models import Membership, Team
 _TEAM_FIELDS = [
     "team_alias",
     "models",
+    "model_aliases",
     "max_budget",
     "soft_budget",
     "budget_duration",
@@ -34,7 +35,7 @@ _TEAM_FIELDS = [
 
 
 class TeamForm(JsonShapeForm):
-    json_shapes = {"models": list, "metadata": dict}
+    json_shapes = {"models": list, "model_aliases": dict, "metadata": dict}
 
     class Meta:
         model = Team
@@ -98,7 +99,7 @@ class TeamAdmin(TeamScopedAdmin):
     actions = ["block", "unblock"]
     readonly_preprocess_fields = {"spend": usd_text, "max_budget": usd_text, "soft_budget": usd_text}
     fieldsets = (
-        (None, {"fields": ["team_alias", "blocked", "models"]}),
+        (None, {"fields": ["team_alias", "blocked", "models", "model_aliases"]}),
         (
             "Budget",
             {"fields": ["spend", "max_budget", "soft_budget", "budget_duration", "budget_reset_at"]},

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,14 +21,17 @@ from django.views.decorators.csrf import csrf_exempt
 
 from llm_gateway.admission import prompt_tokens_estimate
 from llm_gateway.apis.errors import error_response
-from llm_gateway.authentication import caller_authenticate
+from llm_gateway.authentication import Caller, caller_authenticate
+from llm_gateway.lookups import DeploymentSnapshot
 from llm_gateway.metering import BASIS, Meter, meter_start
-from llm_gateway.routing import deployment_route, models_visible
+from llm_gateway.response_cache import CacheLookup, cache_lookup, request_controls
+from llm_gateway.router.core import Route, models_visible, route_headers, route_start
 from providers import engine
+from providers.chunks import chunks_to_response, response_to_chunks
 from providers.exceptions import APIError, BadRequestError, NotFoundError
 from providers.streaming import StreamTap, include_usage_requested
 from providers.tokens import token_counter
-from providers.upstream import Operation
+from providers.upstream import Operation, ResolvedDeployment
 
 JSON = "application/json"
 # The field each operation cannot do without, besides the model.
@@ -90,12 +94,78 @@ def _usage_of(
     }, BASIS.ESTIMATED
 
 
+@dataclass
+class _Answer:
+    """A successful attempt: its meter and request body, and the payload or the opened stream."""
+
+    meter: Meter
+    body: dict[str, Any]
+    since: float
+    payload: dict[str, Any] | None = None
+    source: engine.AsyncChunkSource | None = None
+    first_chunk: dict[str, Any] | None = None
+    first_token_ms: int | None = None
+
+
+@dataclass
+class _Attempts:
+    """Calls one deployment for the router: meters the attempt and, for streams, waits for chunk 1.
+
+    A failed attempt gives its budget hold back at once; the last one is kept to write the ledger
+    row if every attempt fails.
+    """
+
+    caller: Caller
+    model_requested: str
+    operation: Operation
+    body: dict[str, Any]
+    stream: bool
+    failed: Meter | None = None
+
+    async def __call__(self, deployment: DeploymentSnapshot, upstream: ResolvedDeployment) -> _Answer:
+        call_body = {**deployment.default_params, **self.body}
+        call_body.pop("model", None)
+        call_body.pop("cache", None)  # the gateway's cache controls, not a provider parameter
+        call_body = dict(engine.request_body_for(deployment.spec, call_body))
+        meter = await meter_start(
+            caller=self.caller,
+            deployment=deployment,
+            model_requested=self.model_requested,
+            operation=self.operation,
+            body=call_body,
+        )
+        since = meter.upstream_started()
+        try:
+            if not self.stream:
+                payload = await engine.acall(self.operation, call_body, upstream, deployment.spec)
+                meter.upstream_finished(since)
+                return _Answer(meter, call_body, since, payload=payload)
+            source = await engine.aopen_stream(
+                self.operation, _upstream_body(call_body, stream=True), upstream, deployment.spec
+            )
+            try:
+                # Until chunk 1 is here nothing reached the client: a failure can still be retried.
+                first = await anext(aiter(source), None)
+            except BaseException:
+                source.close()
+                raise
+            first_token_ms = int((time.monotonic() - meter.started) * 1000) if first is not None else None
+            return _Answer(
+                meter, call_body, since, source=source, first_chunk=first, first_token_ms=first_token_ms
+            )
+        except BaseException:
+            meter.upstream_finished(since)
+            await meter.release()
+            self.failed = meter
+            raise
+
+
 async def _serve(request: HttpRequest, operation: Operation, model: str | None = None) -> HttpResponse:
     if request.method != "POST":
         return error_response(
             BadRequestError(f"Use POST for {request.path}.", code="method_not_allowed"), 405
         )
-    meter = None
+    route = attempts = None
     try:
         caller = await caller_authenticate(request)
         body = _parse_body(request)
@@ -105,36 +175,77 @@ async def _serve(request: HttpRequest, operation: Operation, model: str | None =
                 "Missing required parameter: 'model'.", param="model", code="missing_required_parameter"
             )
         _require(body, REQUIRED_FIELD[operation])
-        deployment = await deployment_route(caller, model)
-        call_body = {**deployment.default_params, **body}
-        call_body.pop("model", None)
-        call_body = dict(engine.request_body_for(deployment.spec, call_body))
-        meter = await meter_start(
-            caller=caller, deployment=deployment, model_requested=model, operation=operation, body=call_body
-        )
-        stream = bool(call_body.get("stream")) and operation in STREAMING_OPERATIONS
-        since = meter.upstream_started()
-        if stream:
-            source = await engine.aopen_stream(
-                operation, _upstream_body(call_body, stream=True), deployment.upstream, deployment.spec
-            )
-            tap = StreamTap(
-                operation, deployment.upstream.model, call_body, include_usage_requested(call_body), None
-            )
-            return StreamingHttpResponse(
-                _sse(source, tap, meter, since),
-                content_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **meter.headers},
-            )
-        payload = await engine.acall(operation, call_body, deployment.upstream, deployment.spec)
-        meter.upstream_finished(since)
+        stream = bool(body.get("stream")) and operation in STREAMING_OPERATIONS
+        route = await route_start(caller, model, operation, body, len(request.body), stream)
+        controls = request_controls(request, body, caller.key)
+        lookup = cache_lookup(route.settings.cache, operation, route.group, body, controls)
+        cached = await lookup.get() if lookup is not None else None
+        if cached is not None:
+            return await _cached_answer(cached, route, model, operation, body, stream)
+        attempts = _Attempts(caller, model, operation, body, stream)
+        answer, deployment = await route.run(attempts)
     except APIError as error:
-        headers = await meter.finish(usage=None, error=error) if meter is not None else None
+        headers = route_headers(route) if route is not None else {}
+        if attempts is not None and attempts.failed is not None:
+            attempts.failed.attempted(route.retries, route.fallbacks)
+            headers = await attempts.failed.finish(usage=None, error=error)
         return error_response(error, headers=headers)
-    usage, basis = _usage_of(operation, payload, call_body, deployment.upstream.model)
+    meter = answer.meter
+    meter.attempted(route.retries, route.fallbacks)
+    if answer.source is not None:
+        tap = StreamTap(
+            operation, deployment.upstream.model, answer.body, include_usage_requested(answer.body), None
+        )
+        return StreamingHttpResponse(
+            _sse(answer, tap, route, deployment, lookup),
+            content_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **meter.headers},
+        )
+    payload = answer.payload
+    usage, basis = _usage_of(operation, payload, answer.body, deployment.upstream.model)
     images = len(payload.get("data") or ()) if operation == "image_generation" else 0
     headers = await meter.finish(usage=usage, basis=basis, images=images, response=payload)
+    route.finished(deployment, tokens=int(usage.get("total_tokens") or 0))
+    if lookup is not None:
+        await lookup.put(payload, deployment.model_id)
     return HttpResponse(orjson.dumps(payload), content_type=JSON, headers=headers)
+
+
+async def _cached_answer(
+    cached: dict[str, Any], route: Route, model: str, operation: Operation, body: dict[str, Any], stream: bool
+) -> HttpResponse:
+    """Answer from the cache: free, no deployment called; replayed as a stream when the caller streams."""
+    payload = cached["response"]
+    meter = await meter_start(
+        caller=route.caller,
+        deployment=route.deployment_of(cached.get("model_id")),
+        model_requested=model,
+        operation=operation,
+        body=body,
+        cache_hit=True,
+    )
+    meter.attempted(0, 0)
+    usage = payload.get("usage") or {}
+    if stream:
+        return StreamingHttpResponse(
+            _replay(payload, meter, include_usage_requested(body)),
+            content_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **meter.headers},
+        )
+    headers = await meter.finish(usage=usage, response=payload)
+    return HttpResponse(orjson.dumps(payload), content_type=JSON, headers=headers)
+
+
+async def _replay(payload: dict[str, Any], meter: Meter, include_usage: bool) -> AsyncIterator[bytes]:
+    chunks = response_to_chunks(payload)
+    for chunk in chunks:
+        yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+    usage = payload.get("usage")
+    await meter.finish(usage=usage, time_to_first_token_ms=0)
+    if include_usage and usage and chunks:
+        closing = {key: chunks[-1][key] for key in ("id", "object", "created", "model") if key in chunks[-1]}
+        yield b"data: " + orjson.dumps({**closing, "choices": [], "usage": usage}) + b"\n\n"
+    yield b"data: [DONE]\n\n"
 
 
 def _partial_usage(counted: dict[str, Any], reported: dict[str, Any] | None) -> dict[str, Any]:
@@ -166,7 +277,7 @@ def _finish_in_background(meter: Meter, **outcome: Any) -> None:
 
 
 async def _sse(
-    source: engine.AsyncChunkSource, tap: StreamTap, meter: Meter, since: float
+    answer: _Answer, tap: StreamTap, route: Route, deployment: DeploymentSnapshot, lookup: CacheLookup | None
 ) -> AsyncIterator[bytes]:
     """Yield the stream as OpenAI's server-sent events, ending with ``data: [DONE]``.
 
@@ -174,20 +285,24 @@ async def _sse(
     billed; a stream cut short (client gone, upstream failure) is billed for what was generated,
     marked ``partial``.
     """
-    first_token_ms = None
+    meter, source = answer.meter, answer.source
+    first_token_ms = answer.first_token_ms
     metered = False
     error: APIError | None = None
     try:
-        async for chunk in source:
-            if first_token_ms is None:
-                first_token_ms = int((time.monotonic() - meter.started) * 1000)
-            tap.see(chunk)
-            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
-        meter.upstream_finished(since)
+        if answer.first_chunk is not None:
+            tap.see(answer.first_chunk)
+            yield b"data: " + orjson.dumps(answer.first_chunk) + b"\n\n"
+            async for chunk in source:
+                tap.see(chunk)
+                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+        meter.upstream_finished(answer.since)
         closing = tap.finish(source.state.usage)
         basis = BASIS.PROVIDER_REPORTED if tap.reported_usage else BASIS.ESTIMATED
         metered = True
         await meter.finish(usage=tap.usage, basis=basis, time_to_first_token_ms=first_token_ms)
+        if lookup is not None:
+            await lookup.put(chunks_to_response(tap.chunks, tap.usage), deployment.model_id)
         if closing is not None:
             yield b"data: " + orjson.dumps(closing) + b"\n\n"
         yield b"data: [DONE]\n\n"
@@ -197,6 +312,11 @@ async def _sse(
         yield b"data: " + orjson.dumps(failure.to_openai_error()) + b"\n\n"
     finally:
         source.close()
+        route.finished(
+            deployment,
+            first_token_seconds=None if first_token_ms is None else first_token_ms / 1000,
+            tokens=int((tap.usage or {}).get("total_tokens") or 0),
+        )
         if not metered:
             tap.finish(None)
             _finish_in_background(

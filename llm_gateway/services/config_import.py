@@ -21,16 +21,18 @@ from django.db import transaction
 
 from llm_gateway.crypto import CredentialDecryptionError, credential_decrypt
 from llm_gateway.models import Deployment, GatewaySettings
+from llm_gateway.router.settings import RouterSettings, RouterSettingsError
 from llm_gateway.services.deployments import deployment_create, deployment_delete, deployment_update
 from providers.credentials import ENV_REFERENCE_PREFIX, env_reference
 from providers.exceptions import BadRequestError
 from providers.registry import model_resolve
 
-SUPPORTED_SECTIONS = frozenset({"model_list", "router_settings", "general_settings"})
+SUPPORTED_SECTIONS = frozenset({"model_list", "router_settings", "general_settings", "litellm_settings"})
+# litellm_settings read (into router_settings); the section's other keys are reported as ignored.
+LITELLM_CACHE_SETTINGS = {"cache": "cache_responses", "cache_params": "cache_params"}
 # LiteLLM sections this gateway does not read yet.
 UNSUPPORTED_SECTIONS = frozenset(
     {
-        "litellm_settings",
         "environment_variables",
         "credential_list",
         "guardrails",
@@ -281,6 +283,20 @@ def config_plan(*, document: Any, source: str) -> tuple[ConfigPlan, list[str]]:
             plan.deployments.append(planned)
     router = _section(document, "router_settings", _Mapping, problems) or {}
     plan.router_settings = _plain(router)
+    litellm = _section(document, "litellm_settings", _Mapping, problems) or {}
+    for key, target in LITELLM_CACHE_SETTINGS.items():
+        if key in litellm:
+            plan.router_settings.setdefault(target, _plain(litellm)[key])
+    ignored = sorted(set(litellm) - set(LITELLM_CACHE_SETTINGS))
+    if ignored:
+        problems.warning(
+            document.key_lines["litellm_settings"],
+            f"litellm_settings: ignored: {', '.join(map(str, ignored))}",
+        )
+    try:
+        RouterSettings.parse(plan.router_settings)
+    except RouterSettingsError as error:
+        problems.error(router.line or litellm.line or 1, str(error))
     for key in ("redis_password",):
         if isinstance(router.get(key), str) and not router[key].startswith(ENV_REFERENCE_PREFIX):
             problems.warning(

@@ -23,6 +23,7 @@ KEY_FIELDS = (
             "aliases",
             "budget_reset_at",
             "model_max_budget",
+            "allowed_cache_controls",
             "expires",
         }
     )

@@ -16,7 +16,7 @@ from llm_gateway.models import Membership, Team
 from llm_gateway.services.fields import BUDGET_SETTINGS, fields_check
 
 # Fields a caller may set on a team (LiteLLM's /team/new names).
-TEAM_FIELDS = frozenset({"team_alias", "models"}) | BUDGET_SETTINGS
+TEAM_FIELDS = frozenset({"team_alias", "models", "model_aliases"}) | BUDGET_SETTINGS
 
 
 def _budget_reset_schedule(team: Team, *, duration_changed: bool) -> None:

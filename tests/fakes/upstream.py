@@ -51,7 +51,7 @@ class Reply:
     sent: int = 0
 
 
-Handler = Callable[[RecordedRequest], Reply]
+Handler = Callable[[RecordedRequest], Reply | None]
 
 
 class FakeUpstream:
@@ -59,6 +59,7 @@ class FakeUpstream:
         self.requests: list[RecordedRequest] = []
         self._script: deque[Reply] = deque()
         self._routes: list[tuple[re.Pattern[str], Handler]] = []
+        self._overrides: list[tuple[re.Pattern[str], Handler]] = []
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="fake-upstream")
@@ -72,6 +73,13 @@ class FakeUpstream:
         """Answer requests whose path matches ``pattern`` (a regex) with ``handler`` by default."""
         self._routes.append((re.compile(pattern), handler))
 
+    def override(self, pattern: str, handler: Handler) -> None:
+        """Answer matching requests with ``handler`` before any route, until ``reset``.
+
+        Tests give deployments paths of their own (``/a/v1``, ``/b/v1``) and script each one.
+        """
+        self._overrides.append((re.compile(pattern), handler))
+
     def enqueue(self, *replies: Reply) -> None:
         """Answer the next requests with these replies, in order, before the default handlers."""
         self._script.extend(replies)
@@ -79,6 +87,7 @@ class FakeUpstream:
     def reset(self) -> None:
         self.requests.clear()
         self._script.clear()
+        self._overrides.clear()
 
     @property
     def last(self) -> RecordedRequest:
@@ -99,7 +108,9 @@ class FakeUpstream:
     async def _serve(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A reply delayed past a client's timeout is still sleeping at shutdown: don't wait for it.
+        # Handler cancellation stops such a handler as soon as its client goes away.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -124,9 +135,11 @@ class FakeUpstream:
         return web.Response(status=reply.status, body=body, headers=headers)
 
     def _default(self, recorded: RecordedRequest) -> Reply:
-        for pattern, handler in self._routes:
+        for pattern, handler in (*self._overrides, *self._routes):
             if pattern.search(recorded.path):
-                return handler(recorded)
+                reply = handler(recorded)
+                if reply is not None:  # an override may decline, leaving the request to the routes
+                    return reply
         return Reply(status=404, json={"error": {"message": f"no fake route for {recorded.path}"}})
 
     async def _stream(

@@ -68,15 +68,27 @@ def test_it_imports_a_litellm_config(config_env):
         "num_retries": 2,
         "redis_password": "os.environ/TEST_REDIS_PASSWORD",
         "fallbacks": [{"gpt-4o": ["claude-sonnet"]}],
+        "cache_responses": True,  # litellm_settings.cache and cache_params are the router's cache
+        "cache_params": {"ttl": 120},
     }
     assert settings_row.general_settings == {"store_model_in_db": True}
     assert report.has_master_key
 
 
+def test_invalid_router_settings_are_errors_naming_the_setting(config_env, tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("model_list: []\nrouter_settings:\n  routing_strategy: fastest-first\n")
+
+    with pytest.raises(ConfigImportError, match="routing_strategy must be one of"):
+        config_import(path=path)
+
+
 def test_it_reports_what_it_ignores_with_lines(config_env):
     report = config_import(path=FULL_CONFIG)
 
-    assert f"{FULL_CONFIG}, line 62: litellm_settings: ignored: not supported yet" in report.warnings
+    assert (
+        f"{FULL_CONFIG}, line 62: litellm_settings: ignored: drop_params, success_callback" in report.warnings
+    )
     assert any("line 59: general_settings.database_url: ignored" in warning for warning in report.warnings)
     assert any(
         "line 6: model_list[0].litellm_params.api_key: environment variable TEST_OPENAI_API_KEY is not set"
@@ -322,7 +334,7 @@ def test_the_command_prints_the_report_and_fails_on_errors(config_env):
     call_command("import_config", str(FULL_CONFIG), stdout=out)
 
     assert "6 created, 0 updated, 0 unchanged, 0 removed" in out.getvalue()
-    assert "litellm_settings: ignored: not supported yet" in out.getvalue()
+    assert "litellm_settings: ignored: drop_params, success_callback" in out.getvalue()
     assert "importing this file does not change the master key" in out.getvalue()
     with pytest.raises(CommandError, match=r"unknown_provider\.yaml, line 7: "):
         call_command("import_config", str(FIXTURES / "unknown_provider.yaml"), stdout=StringIO())

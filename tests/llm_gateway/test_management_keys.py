@@ -46,6 +46,7 @@ def test_it_generates_a_key_and_shows_its_secret_once(api, team_a):
             "tpm_limit": 1000,
             "max_parallel_requests": 4,
             "model_max_budget": {"gpt-4o": 5, "o1": {"budget_limit": 1.5, "time_period": "1d"}},
+            "allowed_cache_controls": ["no-cache"],
             "metadata": {"env": "ci"},
             "key_type": "management",
         },
@@ -64,6 +65,7 @@ def test_it_generates_a_key_and_shows_its_secret_once(api, team_a):
     assert body["key_type"] == "management"
     assert body["models"] == ["gpt-4o"]
     assert body["aliases"] == {"fast": "gpt-4o"}
+    assert body["allowed_cache_controls"] == key.allowed_cache_controls == ["no-cache"]
     assert body["max_budget"] == 12.5
     assert key.max_budget == Decimal("12.5")
     assert key.soft_budget == Decimal("10")
@@ -125,6 +127,7 @@ def test_it_refuses_a_custom_secret_already_in_use(api):
         ({"rpm_limit": 10**12}, "rpm_limit"),
         ({"models": "gpt-4o"}, "models"),
         ({"aliases": ["gpt-4o"]}, "aliases"),
+        ({"allowed_cache_controls": ["maybe-cache"]}, "allowed_cache_controls.0"),
         ({"metadata": "x"}, "metadata"),
         ({"key_type": "read_only"}, "key_type"),
         ({"expires": "tomorrow"}, "expires"),

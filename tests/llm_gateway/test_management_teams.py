@@ -27,6 +27,7 @@ def test_new_creates_a_team_with_members(api):
         {
             "team_alias": "search",
             "models": ["gpt-4o"],
+            "model_aliases": {"smart": "gpt-4o"},
             "max_budget": 100,
             "soft_budget": 80,
             "budget_duration": "1mo",
@@ -45,6 +46,7 @@ def test_new_creates_a_team_with_members(api):
     body = response.json()
     team = Team.objects.get(team_id=body["team_id"])
     assert body["team_alias"] == "search"
+    assert body["model_aliases"] == team.model_aliases == {"smart": "gpt-4o"}
     assert body["max_budget"] == 100
     assert team.soft_budget == Decimal("80")
     assert team.budget_reset_at is not None

@@ -103,6 +103,12 @@ class KeyFieldsRequest(RequestSerializer):
     model_max_budget = serializers.DictField(
         child=ModelBudgetField(), allow_null=True, required=False, validators=[json_text_validate]
     )
+    allowed_cache_controls = serializers.ListField(
+        child=serializers.ChoiceField(choices=["no-cache", "no-store", "ttl", "namespace"]),
+        allow_null=True,
+        required=False,
+        help_text="Cache controls the key's requests may use; empty allows all.",
+    )
     duration = duration_field(help_text="Time to live, e.g. 30d; sets `expires`. Null: never expires.")
     expires = serializers.DateTimeField(allow_null=True, required=False)
     blocked = serializers.BooleanField(allow_null=True, required=False)
@@ -116,6 +122,7 @@ class KeyFieldsRequest(RequestSerializer):
         "aliases": {},
         "budget_duration": "",
         "model_max_budget": {},
+        "allowed_cache_controls": [],
         "metadata": {},
     }
 
@@ -220,6 +227,7 @@ class KeySerializer(BudgetOutput):
     models = serializers.ListField(child=serializers.CharField())
     aliases = serializers.DictField(child=serializers.CharField())
     model_max_budget = serializers.DictField()
+    allowed_cache_controls = serializers.ListField(child=serializers.CharField())
     expires = serializers.DateTimeField(allow_null=True)
     metadata = serializers.DictField()
     created_at = serializers.DateTimeField()

@@ -75,6 +75,12 @@ class TeamFieldsRequest(RequestSerializer):
 
     team_alias = serializers.CharField(max_length=200, required=False)
     models = models_field()
+    model_aliases = serializers.DictField(
+        child=serializers.CharField(max_length=300),
+        allow_null=True,
+        required=False,
+        help_text="Requested name -> model group, for every key of the team.",
+    )
     max_budget = money_field()
     soft_budget = money_field()
     budget_duration = duration_field()
@@ -84,7 +90,7 @@ class TeamFieldsRequest(RequestSerializer):
     blocked = serializers.BooleanField(allow_null=True, required=False)
     metadata = metadata_field()
 
-    null_means = {"models": [], "budget_duration": "", "blocked": False, "metadata": {}}
+    null_means = {"models": [], "model_aliases": {}, "budget_duration": "", "blocked": False, "metadata": {}}
 
 
 class TeamNewRequest(TeamFieldsRequest):
@@ -148,6 +154,7 @@ class TeamSerializer(BudgetOutput):
     team_id = serializers.UUIDField()
     team_alias = serializers.CharField()
     models = serializers.ListField(child=serializers.CharField())
+    model_aliases = serializers.DictField(child=serializers.CharField())
     metadata = serializers.DictField()
     members_with_roles = MemberSerializer(source="memberships.all", many=True)
     created_at = serializers.DateTimeField()
