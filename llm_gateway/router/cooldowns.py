@@ -3,7 +3,7 @@
 A failure that says the deployment cannot serve anyone (429, 401, 404) cools it down at once; other
 deployment failures (timeouts, 5xx, broken connections) count, and the one after ``allowed_fails``
 in a minute cools it down. Errors caused by the request itself (400, context window, content policy)
-do not count.
+do not count, and a group's only deployment is never cooled down (the router decides).
 
 With Redis (``GATEWAY["REDIS_URL"]``), failures are counted and cooldowns kept in Redis, in one
 script call per failure (never on a success). Each instance reads the set of cooling deployments at

@@ -135,7 +135,7 @@ class Route:
                 if error.provider is None:
                     stats.finished(deployment.model_id, seconds=None)
                     raise _Refused(error) from None
-                await self._failed(deployment, error, time.monotonic() - began)
+                await self._failed(deployment, error, time.monotonic() - began, alone=len(deployments) == 1)
                 failed.add(deployment.model_id)
                 if retried >= self.settings.retries_for(group, error):
                     raise
@@ -148,6 +148,9 @@ class Route:
                 self.retries += 1
                 if delay:
                     await asyncio.sleep(delay)
+            except BaseException:  # cancelled (the client left) or a bug: the attempt is over all the same
+                stats.finished(deployment.model_id, seconds=None)
+                raise
 
     def deployment_of(self, model_id: str | None) -> DeploymentSnapshot:
         """Return the group's deployment with this id (the one a cached answer came from), else its first."""
@@ -165,11 +168,14 @@ class Route:
             tokens=tokens,
         )
 
-    async def _failed(self, deployment: DeploymentSnapshot, error: APIError, seconds: float) -> None:
-        counts = counts_as_failure(error)
+    async def _failed(
+        self, deployment: DeploymentSnapshot, error: APIError, seconds: float, *, alone: bool
+    ) -> None:
         # A timeout is a (lower bound of the) latency; a refusal says nothing about speed.
         stats.finished(deployment.model_id, seconds=seconds if isinstance(error, Timeout) else None)
-        if counts and not self.settings.disable_cooldowns:
+        # A group's only deployment is not cooled down (as in LiteLLM): its own answer to the next
+        # request beats a 503 from us for the whole cooldown.
+        if counts_as_failure(error) and not alone and not self.settings.disable_cooldowns:
             await cooldowns().failed(
                 deployment.model_id,
                 immediate=isinstance(error, IMMEDIATE),

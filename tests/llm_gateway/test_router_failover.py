@@ -6,6 +6,7 @@ loopback fake, where each deployment has a path of its own.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import orjson
@@ -209,19 +210,31 @@ async def test_a_deployment_that_keeps_failing_cools_down_and_is_skipped(upstrea
 
 async def test_when_every_deployment_cools_down_the_caller_gets_503_naming_the_group(upstream, secret):
     await deployment_on(upstream, "a")
+    await deployment_on(upstream, "b")
     await router_settings_set(cooldown_time=30)
     upstream.override("^/a/", failing(429, "Rate limit reached"))
+    upstream.override("^/b/", failing(429, "Rate limit reached"))
     client = AsyncClient()
 
-    first = await chat(client, secret)
-    second = await chat(client, secret)
+    first, second = await chat(client, secret), await chat(client, secret)
+    third = await chat(client, secret)
 
-    assert first.status_code == 429
-    assert second.status_code == 503
-    message = orjson.loads(second.content)["error"]["message"]
-    assert "model group 'gpt'" in message and "cooling down" in message
-    assert 25 <= int(second["Retry-After"]) <= 30
-    assert len(requests_to(upstream, "a")) == 1
+    assert first.status_code == second.status_code == 429
+    assert third.status_code == 503
+    message = orjson.loads(third.content)["error"]["message"]
+    assert "model group 'gpt'" in message and "all 2 are cooling down" in message
+    assert 25 <= int(third["Retry-After"]) <= 30
+    assert len(upstream.requests) == 2
+
+
+async def test_a_groups_only_deployment_is_not_cooled_down(upstream, secret):
+    await deployment_on(upstream, "only")
+    upstream.override("^/only/", failing_times(2, failing(429, "Rate limit reached")))
+    client = AsyncClient()
+
+    statuses = [(await chat(client, secret)).status_code for _ in range(3)]
+
+    assert statuses == [429, 429, 200]
 
 
 async def test_bad_requests_are_neither_retried_nor_counted_against_the_deployment(upstream, secret):
@@ -358,3 +371,19 @@ async def test_skipping_unhealthy_deployments_can_be_turned_off(upstream, secret
 
     answers = {answered_by(await chat(client, secret)) for _ in range(16)}
     assert answers == {"a", "b"}
+
+
+async def test_a_cancelled_request_leaves_no_request_in_flight(upstream, secret):
+    from llm_gateway.router.stats import stats
+
+    await deployment_on(upstream, "slow")
+    upstream.override("^/slow/", lambda _: Reply(json={}, delay=5))
+
+    request = asyncio.ensure_future(chat(AsyncClient(), secret))
+    await asyncio.sleep(0.5)
+    assert stats.of("slow").in_flight == 1
+    request.cancel()  # what Django does when the client goes away
+    with pytest.raises(asyncio.CancelledError):
+        await request
+
+    assert stats.of("slow").in_flight == 0
