@@ -387,3 +387,20 @@ async def test_a_cancelled_request_leaves_no_request_in_flight(upstream, secret)
         await request
 
     assert stats.of("slow").in_flight == 0
+
+
+async def test_a_deployment_the_health_task_finds_unhealthy_is_skipped(upstream, secret):
+    from llm_gateway.services.health_checks import deployments_health_check
+
+    await deployment_on(upstream, "sick")
+    await deployment_on(upstream, "well")
+    upstream.override("^/sick/", failing(500, "broken"))
+    counts = await deployments_health_check()
+    upstream.reset()  # the sick one answers again: only the health record keeps it out
+    client = AsyncClient()
+
+    answers = {answered_by(await chat(client, secret)) for _ in range(12)}
+
+    assert counts["unhealthy"] == 1
+    assert answers == {"well"}
+    assert requests_to(upstream, "sick") == []
