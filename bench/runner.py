@@ -1,4 +1,9 @@
-"""Run the scenarios: start the servers once, then per scenario measure upstream, floor, gateway."""
+"""Run the benchmark: the scenarios against upstream, floor and gateway, then the scale steps.
+
+The servers start once per phase. Each scenario measures its three targets in turn (``rounds`` times
+over); the scale steps measure one more gateway while its tables grow; the dashboard part runs in a
+process of its own on PostgreSQL (``bench.dashboard``).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,22 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import load, report, servers, upstream
-from bench.scenarios import TARGETS, Request, Scenario, gateway_deployments, request_for
+from bench import dashboard, load, report, scale, servers, upstream
+from bench.scenarios import (
+    TARGETS,
+    Request,
+    Scenario,
+    UpstreamShape,
+    gateway_deployments,
+    request_for,
+    upstream_api_base,
+)
 
 
 @dataclass(frozen=True)
@@ -28,22 +40,30 @@ class Options:
     upstream_server: str  # auto, nginx or python
     load_generator: str  # auto, wrk or python
     rounds: int = 1
+    scale_parts: frozenset[str] = frozenset()  # of scale.PARTS
+    dashboard_rows: int = 0  # 0: no dashboard
+    dashboard_renders: int = 5
+    dashboard_fresh: bool = False
 
 
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _open_files_raise() -> None:
-    """Let this process and its children hold as many sockets as the hard limit allows."""
+def open_files_raise() -> tuple[int, int]:
+    """Let this process and its children hold as many sockets as the hard limit allows; return the limits.
+
+    wrk, the upstream and the servers each hold 2,000 sockets in streams-2000 (the servers twice that).
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
-def upstream_kind(choice: str, delay_ms: float) -> str:
-    """Return "nginx" or "python" for an upstream: nginx cannot delay, and may not be installed."""
-    if delay_ms or choice == "python":
+def upstream_kind(choice: str, shape: UpstreamShape) -> str:
+    """Return "nginx" or "python" for an upstream: nginx can only answer at once, and may be missing."""
+    if not shape.is_static or choice == "python":
         return "python"
     if upstream.nginx_binary() is None:
         if choice == "nginx":
@@ -71,59 +91,82 @@ def _probe(request: Request, stream: bool) -> None:
         raise RuntimeError(f"{request.url} answered without {expected!r}: {body[:300]!r}")
 
 
+def _megabytes(size: int) -> float:
+    return round(size / 2**20, 1)
+
+
 @dataclass(frozen=True)
 class Session:
-    """What every measurement shares: the options, the load runner, the scratch folder, the cores."""
+    """What every measurement shares: the options, the load runners, the scratch folder, the cores."""
 
     options: Options
-    runner: Callable[..., load.LoadResult]
+    load_name: str
     workdir: Path
     pinning: servers.Pinning
 
+    def load_generator(self, first_byte: bool) -> str:
+        """Return the generator for a run: the Python one when first bytes are timed (wrk cannot)."""
+        if first_byte and self.options.load_generator == "auto":
+            return "python"
+        return self.load_name
 
-def _measure(
-    session: Session, scenario: Scenario, request: Request, server: servers.Server
-) -> dict[str, Any]:
-    _probe(request, scenario.stream)
-    server.peak_rss_reset()
-    result = session.runner(
-        request,
-        concurrency=scenario.concurrency,
-        duration=session.options.duration,
-        warmup=session.options.warmup,
-        workdir=session.workdir,
-        pinning=session.pinning,
-    )
-    return {
-        **asdict(result),
-        "peak_rss_mb": round(server.peak_rss() / 2**20, 1),
-        # Above ~2 (server and load generator busy), something else competed for the cores.
-        "load_average_1m": round(os.getloadavg()[0], 2),
-    }
+    def measure(
+        self,
+        request: Request,
+        server: servers.Server,
+        *,
+        concurrency: int,
+        warmup: float,
+        stream: bool = False,
+        first_byte: bool = False,
+        first_byte_lead_ms: float = 0.0,
+    ) -> dict[str, Any]:
+        """Probe, then run the load at ``server`` while sampling its memory; return the result."""
+        _probe(request, stream)
+        generator = self.load_generator(first_byte)
+        _, run_load = load.load_runner(generator)
+        with server.rss_sampled() as memory:
+            result = run_load(
+                request,
+                concurrency=concurrency,
+                duration=self.options.duration,
+                warmup=warmup,
+                workdir=self.workdir,
+                pinning=self.pinning,
+                first_byte_lead_ms=first_byte_lead_ms,
+            )
+        return {
+            **asdict(result),
+            "peak_rss_mb": _megabytes(memory.peak),
+            "load_generator": generator,
+            # Above ~2 (server and load generator busy), something else competed for the cores.
+            "load_average_1m": round(os.getloadavg()[0], 2),
+        }
 
 
 @dataclass
 class Servers:
-    upstreams: dict[float, servers.Server]
+    upstreams: dict[UpstreamShape, servers.Server]
     floor: servers.Server
     gateway: servers.Server
 
     def for_target(self, target: str, scenario: Scenario) -> servers.Server:
         if target == "upstream":
-            return self.upstreams[scenario.upstream_delay_ms]
+            return self.upstreams[scenario.upstream]
         return self.floor if target == "floor" else self.gateway
 
 
-def _servers_start(options: Options, workdir: Path, pinning: servers.Pinning, stack: ExitStack) -> Servers:
-    upstreams: dict[float, servers.Server] = {}
-    for delay in sorted({scenario.upstream_delay_ms for scenario in options.scenarios}):
-        kind = upstream_kind(options.upstream_server, delay)
-        upstreams[delay] = servers.upstream_start(workdir=workdir, pinning=pinning, delay_ms=delay, kind=kind)
-        stack.callback(upstreams[delay].stop)
+def _servers_start(session: Session, stack: ExitStack) -> Servers:
+    options, workdir, pinning = session.options, session.workdir, session.pinning
+    upstreams: dict[UpstreamShape, servers.Server] = {}
+    for shape in sorted({scenario.upstream for scenario in options.scenarios}):
+        kind = upstream_kind(options.upstream_server, shape)
+        upstreams[shape] = servers.upstream_start(workdir=workdir, pinning=pinning, shape=shape, kind=kind)
+        stack.callback(upstreams[shape].stop)
     floor = servers.floor_start(workdir=workdir, pinning=pinning)
     stack.callback(floor.stop)
     _progress("Migrating and seeding the gateway's database...")
-    deployments = gateway_deployments(options.scenarios, {delay: up.url for delay, up in upstreams.items()})
+    deployments = gateway_deployments(options.scenarios, {shape: up.url for shape, up in upstreams.items()})
     gateway = servers.gateway_start(workdir=workdir, pinning=pinning, deployments=deployments)
     stack.callback(gateway.stop)
     return Servers(upstreams=upstreams, floor=floor, gateway=gateway)
@@ -139,37 +182,114 @@ def _scenario_run(session: Session, scenario: Scenario, running: Servers) -> dic
             request = request_for(
                 target, scenario, base_url=server.url, upstream_port=upstream_port, key=servers.GATEWAY_KEY
             )
-            rounds[target].append(_measure(session, scenario, request, server))
-            _progress(f"{scenario.name:<12} {target:<9} {rounds[target][-1]}")
+            measured = session.measure(
+                request,
+                server,
+                concurrency=scenario.concurrency,
+                warmup=max(session.options.warmup, scenario.min_warmup_s),
+                stream=scenario.stream,
+                first_byte=scenario.first_byte,
+                # A stream counts as relayed when its first byte came at least half the upstream's span early.
+                first_byte_lead_ms=scenario.stream_span_ms / 2,
+            )
+            rounds[target].append(measured)
+            _progress(f"{scenario.name:<12} {target:<9} {measured}")
     results = {target: report.rounds_combine(measured) for target, measured in rounds.items()}
-    return {**asdict(scenario), "results": results, "ratios": report.ratios(results)}
+    return {
+        **asdict(scenario),
+        "stream_span_ms": scenario.stream_span_ms,
+        "results": results,
+        "ratios": report.ratios(results),
+    }
+
+
+def _scenarios_phase(session: Session) -> dict[str, Any]:
+    """Run every scenario; return their records, the upstreams' kinds and the servers' memory after."""
+    with ExitStack() as stack:
+        running = _servers_start(session, stack)
+        records = [_scenario_run(session, scenario, running) for scenario in session.options.scenarios]
+        rss_after = {"gateway": _megabytes(running.gateway.rss()), "floor": _megabytes(running.floor.rss())}
+    kinds = sorted({server.kind for server in running.upstreams.values()})
+    return {"scenarios": records, "rss_after_runs_mb": rss_after, "upstream_kinds": kinds}
+
+
+def _scale_phase(session: Session) -> dict[str, Any]:
+    """Run the scale steps against a gateway of their own, growing its tables between steps."""
+    options, workdir, pinning = session.options, session.workdir, session.pinning
+    steps = scale.steps_select(set(options.scale_parts))
+    records: list[dict[str, Any]] = []
+    with ExitStack() as stack:
+        shape = UpstreamShape()
+        kind = upstream_kind(options.upstream_server, shape)
+        scale_upstream = servers.upstream_start(workdir=workdir, pinning=pinning, shape=shape, kind=kind)
+        stack.callback(scale_upstream.stop)
+        api_base = upstream_api_base(scale_upstream.url, stream=False)
+        _progress("Migrating and seeding the scale gateway's database...")
+        gateway = servers.gateway_start(
+            workdir=workdir, pinning=pinning, deployments={scale.SCALE_GROUP: api_base}, name="gateway-scale"
+        )
+        stack.callback(gateway.stop)
+        scale.gateway_prepare(gateway, api_base)
+        for step in steps:
+            if step.grow:
+                _progress(f"Adding {step.grow} for {step.name}...")
+                scale.gateway_grow(gateway, step.grow, api_base)
+            request = scale.scale_request(gateway.url, step)
+            if step.warm:
+                scale.keys_prime(request)
+            measured = session.measure(
+                request,
+                gateway,
+                concurrency=scale.CONCURRENCY,
+                warmup=options.warmup if step.warm else 0.0,
+            )
+            _progress(f"{step.name:<18} {measured}")
+            records.append({**asdict(step), "keys": [step.keys.start, step.keys.stop], "result": measured})
+        rss_after = _megabytes(gateway.rss())
+    return {"steps": records, "comparisons": report.scale_ratios(records), "rss_after_runs_mb": rss_after}
 
 
 def run(options: Options) -> dict[str, Any]:
-    """Start upstreams, floor and gateway, run every scenario against each, and return the report."""
-    _open_files_raise()
+    """Run the scenarios, the scale steps and the dashboard part asked for; return the report."""
+    if servers.psutil is None:
+        sys.exit("python -m bench needs psutil: .venv/bin/pip install -e '.[bench]'")
+    open_files = open_files_raise()
     pinning = servers.Pinning.detect()
-    load_name, runner = load.load_runner(options.load_generator)
-    with tempfile.TemporaryDirectory(prefix="bench-") as temporary, ExitStack() as stack:
-        workdir = Path(temporary)
-        running = _servers_start(options, workdir, pinning, stack)
-        session = Session(options=options, runner=runner, workdir=workdir, pinning=pinning)
-        records = [_scenario_run(session, scenario, running) for scenario in options.scenarios]
-    kinds = {server.kind for server in running.upstreams.values()}
-    tools = {
-        "upstream": sorted(kinds),
-        "nginx": _version([upstream.nginx_binary() or "nginx", "-v"]) if "nginx" in kinds else None,
-        "load_generator": _version(["wrk", "-v"]) if load_name == "wrk" else "python (bench.load)",
-        "pinning": asdict(pinning),
-    }
+    if pinning.load is not None:
+        # This process samples memory and waits on the others: keep it off the server's core.
+        os.sched_setaffinity(0, {int(core) for core in pinning.load.split(",")})
+    load_name, _ = load.load_runner(options.load_generator)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    result: dict[str, Any] = {"scenarios": []}
+    with tempfile.TemporaryDirectory(prefix="bench-") as temporary:
+        session = Session(options=options, load_name=load_name, workdir=Path(temporary), pinning=pinning)
+        if options.scenarios:
+            result |= _scenarios_phase(session)
+        if options.scale_parts:
+            result["scale"] = _scale_phase(session)
+        if options.dashboard_rows:
+            _progress(f"Dashboard at {options.dashboard_rows:,} ledger rows (PostgreSQL)...")
+            result["dashboard"] = dashboard.dashboard_run(
+                rows=options.dashboard_rows,
+                renders=options.dashboard_renders,
+                fresh=options.dashboard_fresh,
+                workdir=session.workdir,
+            )
+    kinds = result.pop("upstream_kinds", [])
     return {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started_at": started_at,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "open_files_limit": list(open_files),
         },
         "options": {"duration_s": options.duration, "warmup_s": options.warmup, "rounds": options.rounds},
-        "tools": tools,
-        "scenarios": records,
+        "tools": {
+            "upstream": kinds,
+            "nginx": _version([upstream.nginx_binary() or "nginx", "-v"]) if "nginx" in kinds else None,
+            "load_generator": _version(["wrk", "-v"]) if load_name == "wrk" else "python (bench.generator)",
+            "pinning": asdict(pinning),
+        },
+        **result,
     }

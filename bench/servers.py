@@ -2,7 +2,9 @@
 
 Servers run on core 0 and everything that generates or answers load on core 1 (``taskset``), so the
 server under test has a core to itself. The gateway gets its own migrated SQLite database in the
-run's temporary folder, seeded through the services, as ``tests/e2e/gateway_process.py`` does.
+run's temporary folder, seeded through the services (``bench.seeding``), as
+``tests/e2e/gateway_process.py`` does. Memory is the resident set of a server's whole process tree,
+sampled with psutil while the load runs.
 """
 
 from __future__ import annotations
@@ -16,21 +18,27 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import upstream
+from bench.scenarios import UpstreamShape
 
 try:
     import psutil
-except ImportError:  # the `bench` extra is optional: /proc does the same on Linux
+except ImportError:  # the `bench` extra; checked when a run starts (the pure parts are tested without it)
     psutil = None
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GATEWAY_KEY = "sk-bench-0123456789abcdefghij"
 UPSTREAM_KEY = "sk-upstream-bench"
-UVICORN_OPTIONS = ("--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log")
+UVICORN_OPTIONS = (
+    *("--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"),
+    *("--backlog", "4096"),  # 2,000 clients connect at once in streams-2000
+)
+RSS_SAMPLE_INTERVAL = 0.05
 # Variables that would point the gateway at shared servers; the benchmark runs it embedded.
 SHARED_SERVER_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
 
@@ -69,6 +77,7 @@ class Server:
     process: subprocess.Popen
     log_path: Path
     kind: str = ""
+    var_dir: Path | None = None  # a gateway's runtime files (database, cache), for seeding it more
 
     @property
     def url(self) -> str:
@@ -95,19 +104,22 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
-    def pids(self) -> list[int]:
-        """Return the server's pid and its children's (nginx's workers)."""
-        return [self.process.pid, *_children(self.process.pid)]
+    def rss(self) -> int:
+        """Return the resident memory of the server's process tree now (nginx's workers too), in bytes."""
+        try:
+            root = psutil.Process(self.process.pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0
+        total = 0
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss
+        return total
 
-    def peak_rss_reset(self) -> None:
-        """Reset the kernel's peak-RSS mark (VmHWM) of the server's processes, where Linux allows it."""
-        for pid in self.pids():
-            with contextlib.suppress(OSError):
-                Path(f"/proc/{pid}/clear_refs").write_text("5")
-
-    def peak_rss(self) -> int:
-        """Return the peak resident memory since the last reset, in bytes, summed over the processes."""
-        return sum(_peak_rss(pid) for pid in self.pids())
+    def rss_sampled(self, interval: float = RSS_SAMPLE_INTERVAL) -> RssSampler:
+        """Return a context manager sampling the tree's memory every ``interval`` s; ``.peak`` is the max."""
+        return RssSampler(self, interval)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -119,36 +131,30 @@ class Server:
                 self.process.wait()
 
 
-def _children(pid: int) -> list[int]:
-    if psutil is not None:
-        try:
-            return [child.pid for child in psutil.Process(pid).children(recursive=True)]
-        except psutil.Error:
-            return []
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
+class RssSampler:
+    """Sample a server's memory in a thread while a run goes on; keep the peak (bytes)."""
 
+    def __init__(self, server: Server, interval: float) -> None:
+        self.server = server
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name=f"rss-{server.name}", daemon=True)
 
-def _peak_rss(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    if psutil is not None:  # no /proc: the current RSS is the best available
-        try:
-            return psutil.Process(pid).memory_info().rss
-        except psutil.Error:
-            return 0
-    return 0
+    def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.server.rss())
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.server.rss())
 
 
 def server_start(
@@ -163,16 +169,17 @@ def server_start(
     return Server(name=name, port=port, process=process, log_path=log_path)
 
 
-def upstream_start(*, workdir: Path, pinning: Pinning, delay_ms: float, kind: str) -> Server:
-    """Start a static upstream: nginx (kind "nginx", no delay possible) or the Python fake ("python")."""
-    if kind == "nginx" and delay_ms:
-        raise ValueError("nginx cannot answer late: use the Python upstream for a delay")
+def upstream_start(*, workdir: Path, pinning: Pinning, shape: UpstreamShape, kind: str) -> Server:
+    """Start an upstream: nginx (kind "nginx", static shapes only) or the Python one ("python")."""
+    if kind == "nginx" and not shape.is_static:
+        raise ValueError("nginx can neither answer late nor spread a stream: use the Python upstream")
     port = free_port()
-    name = f"upstream-{delay_ms:g}ms"
+    name = f"upstream-{shape.name}"
     if kind == "nginx":
         command = upstream.nginx_command(workdir / name, port)
     else:
-        command = [sys.executable, "-m", "bench.upstream", "--port", str(port), "--delay-ms", str(delay_ms)]
+        command = [sys.executable, "-m", "bench.upstream", "--port", str(port)]
+        command += ["--delay-ms", str(shape.delay_ms), "--chunk-interval-ms", str(shape.chunk_interval_ms)]
     server = server_start(name, command, workdir=workdir, pinning=pinning, role="load", port=port)
     server.kind = kind
     return server.wait_ready()
@@ -201,58 +208,47 @@ def floor_start(*, workdir: Path, pinning: Pinning) -> Server:
     return server.wait_ready()
 
 
-# Every feature on: the key and its team carry budgets and rate limits (high enough never to refuse),
-# so each request is admitted, held, priced, settled and written to the ledger.
-SEED = """
-from decimal import Decimal
-from llm_gateway.models import Team
-from llm_gateway.services.deployments import deployment_create
-from llm_gateway.services.keys import virtual_key_create
-
-limits = dict(max_budget=Decimal("1000000000"), budget_duration="30d", rpm_limit=10**9, tpm_limit=10**12,
-              max_parallel_requests=100000)
-team = Team.objects.create(team_alias="bench", **limits)
-virtual_key_create(secret=KEY, key_alias="bench", team=team, **limits)
-for name, api_base in DEPLOYMENTS.items():
-    deployment_create(
-        model_name=name, provider="openai", model=MODEL, api_base=api_base, api_key=UPSTREAM_KEY
-    )
-"""
-
-
-def _gateway_environment(var_dir: Path) -> dict[str, str]:
+def gateway_environment(var_dir: Path) -> dict[str, str]:
+    """Return the environment of an embedded gateway (and of its seeding) whose files are in ``var_dir``."""
     environment = {name: value for name, value in os.environ.items() if name not in SHARED_SERVER_VARIABLES}
-    environment.pop("DJANGO_SETTINGS_MODULE", None)
     environment.update(
-        {"GATEWAY_VAR_DIR": str(var_dir), "PYTHONPATH": str(REPO_ROOT), "DJANGO_DEBUG": "false"}
+        {
+            "GATEWAY_VAR_DIR": str(var_dir),
+            "PYTHONPATH": str(REPO_ROOT),
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SETTINGS_MODULE": "gateway_project.settings",
+        }
     )
     return environment
 
 
-def _run_checked(command: list[str], environment: dict[str, str]) -> None:
+def run_checked(command: list[str], environment: dict[str, str], timeout: float = 600) -> str:
+    """Run a command in the repository; return its output, or raise with it when it fails."""
     result = subprocess.run(
-        command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=300, check=False
+        command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=timeout, check=False
     )
     if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[:3])} failed:\n{result.stderr}{result.stdout}")
+        raise RuntimeError(f"{' '.join(command[:4])} failed:\n{result.stderr}{result.stdout}")
+    return result.stdout
 
 
-def gateway_start(*, workdir: Path, pinning: Pinning, deployments: dict[str, str]) -> Server:
-    """Migrate a fresh database, seed one key and ``deployments`` (model name -> api_base), serve it."""
-    var_dir = workdir / "gateway-var"
+def gateway_seed(var_dir: Path, *arguments: str) -> str:
+    """Run ``python -m bench.seeding ARGUMENTS`` against the gateway whose files are in ``var_dir``."""
+    return run_checked([sys.executable, "-m", "bench.seeding", *arguments], gateway_environment(var_dir))
+
+
+def gateway_start(
+    *, workdir: Path, pinning: Pinning, deployments: dict[str, str], name: str = "gateway"
+) -> Server:
+    """Migrate a fresh database, seed the bench key, team and model groups (name -> api_base), serve it."""
+    var_dir = workdir / f"{name}-var"
     var_dir.mkdir()
-    environment = _gateway_environment(var_dir)
-    _run_checked([sys.executable, "manage.py", "migrate", "--verbosity", "0"], environment)
-    values = (
-        f"KEY = {GATEWAY_KEY!r}\nUPSTREAM_KEY = {UPSTREAM_KEY!r}\nMODEL = {upstream.MODEL!r}\n"
-        f"DEPLOYMENTS = {json.dumps(deployments)}\n"
-    )
-    setup = "import django\ndjango.setup()\n"
-    environment_for_seed = {**environment, "DJANGO_SETTINGS_MODULE": "gateway_project.settings"}
-    _run_checked([sys.executable, "-c", setup + values + SEED], environment_for_seed)
+    environment = gateway_environment(var_dir)
+    run_checked([sys.executable, "manage.py", "migrate", "--verbosity", "0"], environment)
+    gateway_seed(var_dir, "base", "--key", GATEWAY_KEY, "--deployments", json.dumps(deployments))
     port = free_port()
     server = server_start(
-        "gateway",
+        name,
         uvicorn_command("gateway_project.asgi:application", port),
         workdir=workdir,
         pinning=pinning,
@@ -261,4 +257,5 @@ def gateway_start(*, workdir: Path, pinning: Pinning, deployments: dict[str, str
         env=environment,
     )
     server.kind = "gateway"
+    server.var_dir = var_dir
     return server.wait_ready("/health/liveliness")

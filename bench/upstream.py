@@ -1,8 +1,9 @@
 """The static upstream: a fixed chat completion, or a fixed event stream under ``/stream/``.
 
-nginx serves it when installed; otherwise, and whenever the upstream must answer late (nginx cannot
-wait), a small asyncio server run as ``python -m bench.upstream --port N [--delay-ms D]`` does. Both
-answer tens of thousands of requests a second on one core, far beyond what the servers under test do.
+nginx serves it when installed; otherwise, and whenever the upstream must answer late or spread a
+stream over time (nginx can do neither), a small asyncio server run as
+``python -m bench.upstream --port N [--delay-ms D] [--chunk-interval-ms I]`` does. Both answer tens of
+thousands of requests a second on one core, far beyond what the servers under test do.
 """
 
 from __future__ import annotations
@@ -57,16 +58,19 @@ def _chunk(delta: dict, finish_reason: str | None = None, usage: dict | None = N
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
-def _stream() -> bytes:
-    events = [_chunk({"role": "assistant", "content": ""})]
-    events += [_chunk({"content": f"token{index} "}) for index in range(CHUNKS)]
-    events.append(_chunk({}, finish_reason="stop"))
-    events.append(_chunk({}, usage={"prompt_tokens": 12, "completion_tokens": CHUNKS, "total_tokens": 32}))
-    events.append(b"data: [DONE]\n\n")
-    return b"".join(events)
+def stream_parts() -> list[bytes]:
+    """Return the stream as it is spread over time: the role event, then one part per content chunk.
+
+    The last part carries the last content chunk with the finish reason, the usage and ``[DONE]``.
+    """
+    parts = [_chunk({"role": "assistant", "content": ""})]
+    parts += [_chunk({"content": f"token{index} "}) for index in range(CHUNKS)]
+    usage = {"prompt_tokens": 12, "completion_tokens": CHUNKS, "total_tokens": 12 + CHUNKS}
+    parts[-1] += _chunk({}, finish_reason="stop") + _chunk({}, usage=usage) + b"data: [DONE]\n\n"
+    return parts
 
 
-STREAM = _stream()
+STREAM = b"".join(stream_parts())
 
 
 def nginx_binary() -> str | None:
@@ -132,14 +136,33 @@ def _response(content_type: bytes, body: bytes) -> bytes:
 
 
 JSON_RESPONSE = _response(b"application/json", COMPLETION)
-STREAM_RESPONSE = _response(b"text/event-stream\r\nCache-Control: no-cache", STREAM)
+STREAM_CONTENT_TYPE = b"text/event-stream\r\nCache-Control: no-cache"
+STREAM_RESPONSE = _response(STREAM_CONTENT_TYPE, STREAM)
+
+
+def spaced_stream_writes() -> list[bytes]:
+    """Return the writes of a spread stream: the head with the role event, then one per content chunk.
+
+    The head announces the whole length, so the connection stays reusable without chunked encoding.
+    """
+    parts = stream_parts()
+    head = _response(STREAM_CONTENT_TYPE, STREAM)[: -len(STREAM)]
+    return [head + parts[0], *parts[1:]]
+
+
+SPACED_STREAM_WRITES = spaced_stream_writes()
 
 
 class UpstreamProtocol(asyncio.Protocol):
-    """Answer each request with the fixed completion, or the stream under /stream/ or for stream: true."""
+    """Answer each request with the fixed completion, or the stream under /stream/ or for stream: true.
 
-    def __init__(self, delay: float) -> None:
+    With a ``chunk_interval`` the stream's content chunks leave that many seconds apart (the role
+    event at once), the way a model generates them: ``CHUNKS`` intervals from first byte to last.
+    """
+
+    def __init__(self, delay: float, chunk_interval: float = 0.0) -> None:
         self.delay = delay
+        self.chunk_interval = chunk_interval
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.stream = False
@@ -163,9 +186,13 @@ class UpstreamProtocol(asyncio.Protocol):
         self.stream = self.stream or b'"stream":true' in body or b'"stream": true' in body
 
     def on_message_complete(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.stream and self.chunk_interval:
+            loop.call_later(self.delay, self._spaced_send, 0)
+            return
         response = STREAM_RESPONSE if self.stream else JSON_RESPONSE
         if self.delay:
-            asyncio.get_running_loop().call_later(self.delay, self._send, response)
+            loop.call_later(self.delay, self._send, response)
         else:
             self._send(response)
 
@@ -173,11 +200,25 @@ class UpstreamProtocol(asyncio.Protocol):
         if not self.transport.is_closing():
             self.transport.write(response)
 
+    def _spaced_send(self, index: int) -> None:
+        """Send write ``index`` of a spread stream, and schedule the next one.
 
-async def serve(port: int, delay: float) -> None:
+        One timer at a time, each set by the write before it: uvloop may fire timers set together
+        out of order when its loop lags, which would send the body before the head.
+        """
+        if self.transport.is_closing():
+            return
+        self.transport.write(SPACED_STREAM_WRITES[index])
+        if index + 1 < len(SPACED_STREAM_WRITES):
+            asyncio.get_running_loop().call_later(self.chunk_interval, self._spaced_send, index + 1)
+
+
+async def serve(port: int, delay: float, chunk_interval: float = 0.0) -> None:
     """Serve the fixed responses on 127.0.0.1:``port`` until cancelled."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: UpstreamProtocol(delay), "127.0.0.1", port, backlog=4096)
+    server = await loop.create_server(
+        lambda: UpstreamProtocol(delay, chunk_interval), "127.0.0.1", port, backlog=4096
+    )
     async with server:
         await server.serve_forever()
 
@@ -186,9 +227,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the benchmark's static upstream.")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--delay-ms", type=float, default=0.0, help="answer this long after the request")
+    parser.add_argument(
+        "--chunk-interval-ms", type=float, default=0.0, help="send a stream's content chunks this far apart"
+    )
     arguments = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(serve(arguments.port, arguments.delay_ms / 1000))
+        uvloop.run(serve(arguments.port, arguments.delay_ms / 1000, arguments.chunk_interval_ms / 1000))
 
 
 if __name__ == "__main__":

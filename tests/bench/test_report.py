@@ -1,108 +1,25 @@
-"""The benchmark's pure parts: wrk output parsing, percentiles, ratios, the table, the requests.
+"""The report: ratios, rounds, the text tables.
 
 No timing here: timings belong to `python -m bench`, not to assertions.
 """
 
-from pathlib import Path
-
 import pytest
 
-from bench import load, report, scenarios, upstream
-
-# Captured from `wrk -t1 -c32 -d1s --latency` against the Python upstream on this machine.
-WRK_OUTPUT = """\
-Running 1s test @ http://127.0.0.1:38523/v1/chat/completions
-  1 threads and 32 connections
-  Thread Stats   Avg      Stdev     Max   +/- Stdev
-    Latency     5.89ms   13.91ms  83.55ms   89.97%
-    Req/Sec    29.83k     9.91k   48.46k    80.00%
-  Latency Distribution
-     50%  385.00us
-     75%    2.79ms
-     90%   19.96ms
-     99%   66.14ms
-  30724 requests in 1.04s, 11.81MB read
-Requests/sec:  29438.45
-Transfer/sec:     11.31MB
-"""
-
-# Captured from a run that sent GET to a POST-only endpoint (405s) and lost its connection.
-WRK_OUTPUT_WITH_ERRORS = """\
-Running 1s test @ http://127.0.0.1:46001/v1/chat/completions
-  1 threads and 1 connections
-  Thread Stats   Avg      Stdev     Max   +/- Stdev
-    Latency   300.36ms   41.72us 300.39ms  100.00%
-    Req/Sec     3.00      0.00     3.00    100.00%
-  Latency Distribution
-     50%  300.36ms
-     75%  300.39ms
-     90%  300.39ms
-     99%     1.20s
-  2 requests in 1.10s, 580.00B read
-  Socket errors: connect 0, read 1, write 12645, timeout 0
-  Non-2xx or 3xx responses: 2
-Requests/sec:      1.82
-Transfer/sec:     527.20B
-"""
-
-
-def test_it_reads_throughput_and_percentiles_from_wrk_output():
-    result = load.wrk_output_parse(WRK_OUTPUT)
-
-    assert result.requests == 30724
-    assert result.rps == 29438.45
-    assert result.p50_ms == pytest.approx(0.385)
-    assert result.p99_ms == pytest.approx(66.14)
-    assert result.duration_s == pytest.approx(1.04)
-    assert result.errors == 0
-
-
-def test_it_counts_non_2xx_answers_and_socket_errors_as_errors():
-    result = load.wrk_output_parse(WRK_OUTPUT_WITH_ERRORS)
-
-    assert result.errors == 2 + 1 + 12645
-    assert result.p99_ms == pytest.approx(1200.0)
-
-
-def test_it_refuses_output_that_is_not_wrks():
-    with pytest.raises(ValueError, match="not wrk output"):
-        load.wrk_output_parse("unable to connect to 127.0.0.1:1 Connection refused\n")
-
-
-def test_the_wrk_script_posts_the_body_file_with_escaped_headers():
-    request = scenarios.Request(
-        "http://127.0.0.1:1/v1/chat/completions", b"{}", {"Authorization": 'Bearer a"b'}
-    )
-
-    script = load.wrk_script(request, Path("/tmp/body.json"))
-
-    assert 'wrk.method = "POST"' in script
-    assert 'io.open("/tmp/body.json", "rb")' in script
-    assert 'wrk.headers["Authorization"] = "Bearer a\\"b"' in script
-
-
-def test_percentile_is_nearest_rank():
-    ordered = [float(value) for value in range(1, 101)]
-
-    assert load.percentile(ordered, 50) == 50.0
-    assert load.percentile(ordered, 99) == 99.0
-    assert load.percentile([7.0], 99) == 7.0
-    assert load.percentile([], 50) is None
-
-
-def test_the_python_generator_sends_a_complete_post():
-    raw = load.request_bytes("http://127.0.0.1:8000/v1/chat/completions", b'{"a":1}', {"X-Key": "v"})
-
-    assert raw == (
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nContent-Length: 7\r\n"
-        b'X-Key: v\r\n\r\n{"a":1}'
-    )
-
+from bench import report
 
 RESULTS = {
     "upstream": {"rps": 40000.0, "p50_ms": 0.05, "p99_ms": 0.1, "errors": 0, "peak_rss_mb": 17.0},
     "floor": {"rps": 1000.0, "p50_ms": 0.8, "p99_ms": 2.0, "errors": 0, "peak_rss_mb": 55.0},
-    "gateway": {"rps": 800.0, "p50_ms": 1.0, "p99_ms": 3.0, "errors": 0, "peak_rss_mb": 110.0},
+    "gateway": {
+        "rps": 800.0,
+        "p50_ms": 1.0,
+        "p99_ms": 3.0,
+        "errors": 6,
+        "non_2xx": 1,
+        "socket_errors": 2,
+        "timeouts": 3,
+        "peak_rss_mb": 110.0,
+    },
 }
 
 
@@ -121,57 +38,58 @@ def test_ratios_are_empty_where_a_target_has_no_numbers():
     assert ratios["added_p50_ms"] == {"floor": None, "gateway": None}
 
 
+def test_a_ratio_needs_both_numbers_and_a_nonzero_denominator():
+    assert report.ratio(1.0, 3.0) == 0.333
+    assert report.ratio(None, 3.0) is None
+    assert report.ratio(1.0, 0.0) is None
+    assert report.ratio(0.0, 2.0) == 0.0
+
+
 def test_the_table_has_a_row_per_target_and_the_ratios():
     scenario = {"name": "c32", "results": RESULTS, "ratios": report.ratios(RESULTS)}
 
     text = report.table({"scenarios": [scenario]})
 
     rows = text.splitlines()
-    assert rows[2].split() == ["c32", "upstream", "40000", "0.050", "0.100", "0", "17.0"]
-    assert rows[4].split() == ["gateway", "800", "1.000", "3.000", "0", "110.0"]
+    assert (
+        " ".join(rows[0].split()) == "scenario target req/s p50 ms p99 ms non-2xx socket timeout peak RSS MB"
+    )
+    assert rows[2].split() == ["c32", "upstream", "40000", "0.050", "0.100", "-", "-", "-", "17.0"]
+    assert rows[4].split() == ["gateway", "800", "1.000", "3.000", "1", "2", "3", "110.0"]
     assert "gateway/floor 0.80x" in rows[5]
     assert "gateway +0.950 ms" in rows[5]
 
 
-def test_each_target_gets_the_same_body_for_its_own_url():
-    scenario = scenarios.Scenario("s", "streaming", concurrency=4, stream=True, upstream_delay_ms=100)
-    common = {"upstream_port": 9000, "key": "sk-k"}
-
-    to_upstream = scenarios.request_for("upstream", scenario, base_url="http://u:9000", **common)
-    to_floor = scenarios.request_for("floor", scenario, base_url="http://f", **common)
-    to_gateway = scenarios.request_for("gateway", scenario, base_url="http://g", **common)
-
-    assert to_upstream.url == "http://u:9000/stream/v1/chat/completions"
-    assert to_floor.url == "http://f/9000/stream/v1/chat/completions"
-    assert to_gateway.url == "http://g/v1/chat/completions"
-    assert b'"model":"bench-100ms-stream"' in to_gateway.body
-    assert to_floor.body == to_upstream.body
-    assert to_gateway.headers == to_floor.headers
-
-
-def test_the_gateway_gets_a_deployment_per_upstream_and_mode():
-    deployments = scenarios.gateway_deployments(scenarios.SCENARIOS, {0.0: "http://127.0.0.1:9000"})
-
-    assert deployments == {
-        "bench-0ms": "http://127.0.0.1:9000/v1",
-        "bench-0ms-stream": "http://127.0.0.1:9000/stream/v1",
+def test_the_table_tells_first_byte_from_total_for_first_byte_scenarios():
+    results = {
+        target: {"rps": 100.0, "p50_ms": total, "first_byte_p50_ms": first, "streamed_share": share}
+        for target, total, first, share in (
+            ("upstream", 1001.0, 2.0, 1.0),
+            ("floor", 1100.0, 40.0, 1.0),
+            ("gateway", 1500.0, 1499.0, 0.0),
+        )
+    }
+    scenario = {
+        "name": "streams-2000",
+        "first_byte": True,
+        "stream_span_ms": 1000.0,
+        "results": results,
+        "ratios": report.ratios(results),
     }
 
+    rows = report.table({"scenarios": [scenario]}).splitlines()
 
-def test_the_static_stream_ends_with_usage_and_done():
-    events = upstream.STREAM.split(b"\n\n")
-
-    assert events[-2:] == [b"data: [DONE]", b""]
-    assert b'"usage"' in events[-3]
-    assert sum(b'"content":"token' in event for event in events) == upstream.CHUNKS
+    assert "first byte p50: upstream 2.0 ms, floor 40.0 ms, gateway 1,499.0 ms" in rows[6]
+    assert "(total p50 1,001.0 ms / 1,100.0 ms / 1,500.0 ms)" in rows[6]
+    assert "first byte >= 500 ms before the last: 100.0% / 100.0% / 0.0% of streams" in rows[7]
 
 
-def test_the_nginx_configuration_serves_both_bodies_to_post(tmp_path):
-    config = upstream.nginx_config(tmp_path, 8123)
+def test_the_table_ends_with_the_memory_left_after_the_runs():
+    scenario = {"name": "c32", "results": RESULTS, "ratios": report.ratios(RESULTS)}
 
-    assert "listen 127.0.0.1:8123" in config
-    assert "error_page 405 =200 /stream.sse" in config
-    assert "error_page 405 =200 /completion.json" in config
+    text = report.table({"scenarios": [scenario], "rss_after_runs_mb": {"gateway": 180.5, "floor": 60.0}})
+
+    assert text.splitlines()[-1] == "Memory after the runs (RSS): gateway 180.5 MB, floor 60.0 MB"
 
 
 def test_rounds_combine_into_medians_sums_and_peaks():
@@ -181,12 +99,74 @@ def test_rounds_combine_into_medians_sums_and_peaks():
         {"rps": 400.0, "p50_ms": 3.0, "p99_ms": 30.0, "requests": 4000, "errors": 0, "duration_s": 10.0},
     ]
     for index, result in enumerate(rounds):
-        result |= {"peak_rss_mb": 100.0 + index, "load_average_1m": 2.0 * index}
+        result |= {"peak_rss_mb": 100.0 + index, "load_average_1m": 2.0 * index, "timeouts": index}
+        result |= {"streamed_share": 1.0 - index / 10}
 
     combined = report.rounds_combine(rounds)
 
     assert (combined["rps"], combined["p50_ms"], combined["p99_ms"]) == (900.0, 1.0, 9.0)
     assert (combined["requests"], combined["errors"], combined["duration_s"]) == (23000, 2, 30.0)
+    assert combined["timeouts"] == 3
     assert (combined["peak_rss_mb"], combined["load_average_1m"]) == (102.0, 4.0)
+    assert combined["streamed_share"] == pytest.approx(0.8)
     assert combined["rounds"] == rounds
     assert report.rounds_combine(rounds[:1]) is rounds[0]
+
+
+def test_microseconds_per_request_is_one_over_the_rate():
+    assert report.microseconds_per_request(800.0) == 1250.0
+    assert report.microseconds_per_request(0.0) is None
+    assert report.microseconds_per_request(None) is None
+
+
+SCALE_STEPS = [
+    {"name": "keys-10", "description": "10 keys", "baseline": "", "result": {"rps": 500.0, "p50_ms": 60.0}},
+    {
+        "name": "keys-100k-warm",
+        "description": "100,000 keys",
+        "baseline": "keys-10",
+        "result": {"rps": 400.0, "p50_ms": 75.0, "p99_ms": 90.0, "errors": 0, "peak_rss_mb": 200.0},
+    },
+]
+
+
+def test_scale_ratios_compare_each_step_with_its_baseline():
+    compared = report.scale_ratios(SCALE_STEPS)
+
+    assert compared == {"keys-100k-warm": {"against": "keys-10", "rps": 0.8, "p50": 1.25}}
+
+
+def test_the_scale_table_gives_the_time_per_request_and_the_comparison():
+    section = {
+        "steps": SCALE_STEPS,
+        "comparisons": report.scale_ratios(SCALE_STEPS),
+        "rss_after_runs_mb": 210.0,
+    }
+
+    rows = report.scale_table(section)
+
+    assert rows[4].split() == ["keys-100k-warm", "400", "75.000", "90.000", "0", "2500", "200.0"]
+    assert rows[5].strip() == "100,000 keys; against keys-10: req/s 0.80x, p50 1.25x"
+    assert rows[-1] == "Scale gateway memory after the runs (RSS): 210.0 MB"
+
+
+def test_the_dashboard_lines_give_the_median_and_the_database():
+    figures = {
+        "rows": 10_000_000,
+        "rollup_rows": 120_000,
+        "days": 30,
+        "reused": False,
+        "generate_s": 300.0,
+        "rollup_s": 90.5,
+        "first_render_ms": 2500.0,
+        "renders_ms": [1200.0, 1100.0, 1300.0],
+        "median_ms": 1200.0,
+        "queries": 18,
+    }
+
+    first, second = report.dashboard_lines(figures)
+
+    assert "10,000,000 ledger rows, 120,000 rollup rows" in first
+    assert "median 1,200.0 ms over 3 renders (first 2,500.0 ms, 18 queries)" in second
+    assert "generated in 300 s, rolled up in 90.5 s" in second
+    assert "reused" in report.dashboard_lines(figures | {"reused": True})[1]
