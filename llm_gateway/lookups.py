@@ -27,6 +27,7 @@ from llm_gateway.conf import gateway_setting
 from llm_gateway.crypto import credential_decrypt
 from llm_gateway.models import Deployment, EndUser, GatewaySettings, VirtualKey
 from llm_gateway.router.settings import DEFAULT_SETTINGS, RouterSettings, RouterSettingsError
+from llm_gateway.single_flight import SingleFlight
 from providers.credentials import credentials_from_environment, env_reference
 from providers.price_table import PRICE_FIELDS, context_window
 from providers.registry import PROVIDERS, ProviderSpec
@@ -263,12 +264,15 @@ class ConfigSnapshots:
         self.unknown_keys: OrderedDict[str, None] = OrderedDict()
         self.deployments: dict[str, tuple[DeploymentSnapshot, ...]] | None = None
         self.router_settings: RouterSettings | None = None
+        self._loads = SingleFlight()
+        self.epoch = 0
         self.end_users: OrderedDict[str, tuple[LimitsSnapshot, bool] | None] = OrderedDict()
         self.generation: str | None = None
         self.checked_at = 0.0
         self.taken_at = 0.0
 
     def clear(self) -> None:
+        self.epoch += 1  # a load under way when the snapshots are dropped must not put its row back
         self.end_users.clear()
         self.keys.clear()
         self.unknown_keys.clear()
@@ -295,14 +299,21 @@ class ConfigSnapshots:
         snapshot = self.keys.get(key_hash)
         if snapshot is not None or key_hash in self.unknown_keys:
             return snapshot
+        return await self._loads.run(("key", key_hash, self.epoch), lambda: self._key_load(key_hash))
+
+    async def _key_load(self, key_hash: str) -> KeySnapshot | None:
+        epoch = self.epoch
         keys = VirtualKey.objects.select_related("team", "user__budget")
         key = await keys.filter(key_hash=key_hash).afirst()
-        if key is None:
+        snapshot = None if key is None else KeySnapshot.from_key(key)
+        if epoch != self.epoch:  # the snapshots were dropped meanwhile: don't keep a stale row
+            return snapshot
+        if snapshot is None:
             self.unknown_keys[key_hash] = None
             if len(self.unknown_keys) > MAX_UNKNOWN_KEYS:
                 self.unknown_keys.popitem(last=False)
             return None
-        snapshot = self.keys[key_hash] = KeySnapshot.from_key(key)
+        self.keys[key_hash] = snapshot
         if len(self.keys) > MAX_CACHED_KEYS:
             self.keys.popitem(last=False)
         return snapshot
@@ -310,36 +321,60 @@ class ConfigSnapshots:
     async def end_user_get(self, user_id: str) -> tuple[LimitsSnapshot, bool]:
         """Return an end user's limits and whether they are blocked (no row: no limits)."""
         await self.refresh_if_stale()
-        if user_id not in self.end_users:
-            row = await EndUser.objects.filter(user_id=user_id).afirst()
-            self.end_users[user_id] = None if row is None else (LimitsSnapshot.of(row), row.blocked)
+        if user_id in self.end_users:
+            cached = self.end_users[user_id]
+        else:
+            cached = await self._loads.run(
+                ("end_user", user_id, self.epoch), lambda: self._end_user_load(user_id)
+            )
+        return cached if cached is not None else (NO_LIMITS, False)
+
+    async def _end_user_load(self, user_id: str) -> tuple[LimitsSnapshot, bool] | None:
+        epoch = self.epoch
+        row = await EndUser.objects.filter(user_id=user_id).afirst()
+        cached = None if row is None else (LimitsSnapshot.of(row), row.blocked)
+        if epoch == self.epoch:
+            self.end_users[user_id] = cached
             if len(self.end_users) > MAX_CACHED_KEYS:
                 self.end_users.popitem(last=False)
-        cached = self.end_users[user_id]
-        return cached if cached is not None else (NO_LIMITS, False)
+        return cached
 
     async def deployments_get(self) -> dict[str, tuple[DeploymentSnapshot, ...]]:
         """Return every enabled deployment, grouped by the model name clients ask for."""
         await self.refresh_if_stale()
-        if self.deployments is None:
-            groups: dict[str, list[DeploymentSnapshot]] = {}
-            async for deployment in Deployment.objects.filter(enabled=True).order_by("order", "model_id"):
-                groups.setdefault(deployment.model_name, []).append(deployment_snapshot(deployment))
-            self.deployments = {name: tuple(group) for name, group in groups.items()}
-        return self.deployments
+        if self.deployments is not None:
+            return self.deployments
+        return await self._loads.run(("deployments", self.epoch), self._deployments_load)
+
+    async def _deployments_load(self) -> dict[str, tuple[DeploymentSnapshot, ...]]:
+        epoch = self.epoch
+        groups: dict[str, list[DeploymentSnapshot]] = {}
+        async for deployment in Deployment.objects.filter(enabled=True).order_by("order", "model_id"):
+            groups.setdefault(deployment.model_name, []).append(deployment_snapshot(deployment))
+        deployments = {name: tuple(group) for name, group in groups.items()}
+        if epoch == self.epoch:
+            self.deployments = deployments
+        return deployments
 
     async def router_settings_get(self) -> RouterSettings:
         """Return the router's settings (the defaults when the row is missing or invalid)."""
         await self.refresh_if_stale()
-        if self.router_settings is None:
-            row = await GatewaySettings.objects.filter(pk=1).afirst()
-            try:
-                self.router_settings = RouterSettings.parse(row.router_settings if row else None)
-            except RouterSettingsError as error:
-                # The admin and the config import validate; this is a row written some other way.
-                logger.error("Invalid router_settings, using the defaults: %s", error)
-                self.router_settings = DEFAULT_SETTINGS
-        return self.router_settings
+        if self.router_settings is not None:
+            return self.router_settings
+        return await self._loads.run(("router_settings", self.epoch), self._router_settings_load)
+
+    async def _router_settings_load(self) -> RouterSettings:
+        epoch = self.epoch
+        row = await GatewaySettings.objects.filter(pk=1).afirst()
+        try:
+            settings = RouterSettings.parse(row.router_settings if row else None)
+        except RouterSettingsError as error:
+            # The admin and the config import validate; this is a row written some other way.
+            logger.error("Invalid router_settings, using the defaults: %s", error)
+            settings = DEFAULT_SETTINGS
+        if epoch == self.epoch:
+            self.router_settings = settings
+        return settings
 
 
 snapshots = ConfigSnapshots()
