@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import scale
+from bench import scale, workers
 from bench.report import report_write, table
 from bench.runner import Options, run
 from bench.scenarios import SCENARIOS, scenarios_select
@@ -17,7 +17,7 @@ from bench.servers import REPO_ROOT
 
 TOOLS = ("nginx", "wrk")
 DASHBOARD = "dashboard"
-SCALE_NAMES = (*scale.PARTS, DASHBOARD)
+SCALE_NAMES = (*scale.PARTS, workers.PART, DASHBOARD)
 DASHBOARD_ROWS = 10_000_000
 QUICK = {"duration": 2.0, "warmup": 0.5, "dashboard_rows": 100_000, "dashboard_renders": 3}
 
@@ -61,7 +61,8 @@ def parser_build() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scale",
         action="store_true",
-        help="also run the scale parts: 10 vs 100,000 keys, 5 vs 1,000 deployments, the dashboard",
+        help="also run the scale parts: 10 vs 100,000 keys, 5 vs 1,000 deployments, 1 vs 2 workers, "
+        "the dashboard",
     )
     parser.add_argument(
         "--dashboard-rows",
@@ -126,6 +127,7 @@ def options_from(arguments: argparse.Namespace) -> Options:
         load_generator=arguments.load_generator,
         rounds=max(1, arguments.rounds),
         scale_parts=frozenset(parts & set(scale.PARTS)),
+        workers=workers.PART in parts,
         dashboard_rows=rows if DASHBOARD in parts else 0,
         dashboard_renders=arguments.dashboard_renders or defaults.get("dashboard_renders", 5),
         dashboard_fresh=arguments.dashboard_fresh,

@@ -1,8 +1,9 @@
-"""Run the benchmark: the scenarios against upstream, floor and gateway, then the scale steps.
+"""Run the benchmark: the scenarios against upstream, floor and gateway, then the scale parts.
 
 The servers start once per phase. Each scenario measures its three targets in turn (``rounds`` times
-over); the scale steps measure one more gateway while its tables grow; the dashboard part runs in a
-process of its own on PostgreSQL (``bench.dashboard``).
+over); the scale steps measure one more gateway while its tables grow; the workers part starts the
+gateway and the floor with one, then two worker processes; the dashboard part runs in a process of
+its own on PostgreSQL (``bench.dashboard``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import dashboard, load, report, scale, servers, upstream
+from bench import dashboard, load, report, scale, servers, upstream, workers
 from bench.scenarios import (
     TARGETS,
     Request,
@@ -41,6 +43,7 @@ class Options:
     load_generator: str  # auto, wrk or python
     rounds: int = 1
     scale_parts: frozenset[str] = frozenset()  # of scale.PARTS
+    workers: bool = False  # the workers part: one worker against two
     dashboard_rows: int = 0  # 0: no dashboard
     dashboard_renders: int = 5
     dashboard_fresh: bool = False
@@ -249,8 +252,112 @@ def _scale_phase(session: Session) -> dict[str, Any]:
     return {"steps": records, "comparisons": report.scale_ratios(records), "rss_after_runs_mb": rss_after}
 
 
+def _children_cpu_seconds() -> float:
+    """Return the CPU time of this process's finished children: the load generator's runs (wrk)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _measure_with_cores(
+    session: Session,
+    request: Request,
+    server: servers.Server,
+    upstream_server: servers.Server,
+    concurrency: int,
+) -> dict[str, Any]:
+    """Measure; add the cores the server and the load side (upstream, generator) used meanwhile.
+
+    The cores are averaged over the warm-up and the measured run together.
+    """
+    started = time.monotonic()
+    server_before, upstream_before = server.cpu_seconds(), upstream_server.cpu_seconds()
+    generator_before = _children_cpu_seconds()
+    measured = session.measure(request, server, concurrency=concurrency, warmup=session.options.warmup)
+    wall = time.monotonic() - started
+    server_cpu = server.cpu_seconds() - server_before
+    load_cpu = upstream_server.cpu_seconds() - upstream_before + _children_cpu_seconds() - generator_before
+    return {
+        **measured,
+        "server_cores": workers.cores_used(server_cpu, wall),
+        "load_cores": workers.cores_used(load_cpu, wall),
+    }
+
+
+def _workers_server_start(session: Session, run: workers.WorkersRun, gateway_var_dir: Path) -> servers.Server:
+    pinning = run.pinning(session.pinning)
+    if run.target == "gateway":
+        return servers.gateway_serve(
+            workdir=session.workdir,
+            pinning=pinning,
+            var_dir=gateway_var_dir,
+            name=run.name,
+            workers=run.workers,
+        )
+    return servers.floor_start(workdir=session.workdir, pinning=pinning, workers=run.workers, name=run.name)
+
+
+def _workers_phase(session: Session) -> dict[str, Any]:
+    """Measure the gateway and the floor at c32 with one worker, then two; ``rounds`` times over.
+
+    Each run starts its server afresh; the gateway's runs share one database, seeded once.
+    """
+    options, workdir = session.options, session.workdir
+    scenario = workers.workers_scenario()
+    measured: dict[str, list[dict[str, Any]]] = {run.name: [] for run in workers.RUNS}
+    with ExitStack() as stack:
+        kind = upstream_kind(options.upstream_server, scenario.upstream)
+        upstream_server = servers.upstream_start(
+            workdir=workdir, pinning=session.pinning, shape=scenario.upstream, kind=kind
+        )
+        stack.callback(upstream_server.stop)
+        _progress("Migrating and seeding the workers gateway's database...")
+        deployments = gateway_deployments((scenario,), {scenario.upstream: upstream_server.url})
+        var_dir = servers.gateway_database_create(
+            workdir=workdir, deployments=deployments, name="gateway-workers"
+        )
+        for _ in range(options.rounds):
+            for run in workers.RUNS:
+                server = _workers_server_start(session, run, var_dir)
+                try:
+                    request = request_for(
+                        run.target,
+                        scenario,
+                        base_url=server.url,
+                        upstream_port=upstream_server.port,
+                        key=servers.GATEWAY_KEY,
+                    )
+                    result = _measure_with_cores(
+                        session, request, server, upstream_server, scenario.concurrency
+                    )
+                finally:
+                    server.stop()
+                measured[run.name].append(result)
+                _progress(f"{run.name:<12} {result}")
+    records = [
+        {
+            "name": run.name,
+            "target": run.target,
+            "workers": run.workers,
+            "server": run.server,
+            "cores": run.pinning(session.pinning).server,
+            "baseline": run.baseline,
+            "upstream": kind,
+            "result": report.rounds_combine(measured[run.name]),
+        }
+        for run in workers.RUNS
+    ]
+    return {
+        "scenario": scenario.name,
+        "cpus": os.cpu_count(),
+        "load_cores_pinned": session.pinning.load,
+        "runs": records,
+        "comparisons": report.workers_ratios(records),
+        "target_ratio": workers.TARGET_RATIO,
+    }
+
+
 def run(options: Options) -> dict[str, Any]:
-    """Run the scenarios, the scale steps and the dashboard part asked for; return the report."""
+    """Run the scenarios, the scale steps, the workers part and the dashboard asked for; return the report."""
     if servers.psutil is None:
         sys.exit("python -m bench needs psutil: .venv/bin/pip install -e '.[bench]'")
     open_files = open_files_raise()
@@ -267,6 +374,8 @@ def run(options: Options) -> dict[str, Any]:
             result |= _scenarios_phase(session)
         if options.scale_parts:
             result["scale"] = _scale_phase(session)
+        if options.workers:
+            result["workers"] = _workers_phase(session)
         if options.dashboard_rows:
             _progress(f"Dashboard at {options.dashboard_rows:,} ledger rows (PostgreSQL)...")
             result["dashboard"] = dashboard.dashboard_run(

@@ -39,6 +39,8 @@ UVICORN_OPTIONS = (
     *("--backlog", "4096"),  # 2,000 clients connect at once in streams-2000
 )
 RSS_SAMPLE_INTERVAL = 0.05
+# What uvicorn logs (at info) when a worker process has run the application's lifespan startup.
+STARTUP_COMPLETE = "Application startup complete."
 # Variables that would point the gateway at shared servers; the benchmark runs it embedded.
 SHARED_SERVER_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
 
@@ -60,6 +62,16 @@ class Pinning:
         """Return ``command`` pinned to the role's core ("server" or "load"); taskset keeps the pid."""
         core = self.server if role == "server" else self.load
         return ["taskset", "-c", core, *command] if core is not None else command
+
+    def widened(self) -> Pinning:
+        """Return this pinning with the server also allowed on the load's core (both cores here).
+
+        The load side stays where it was, so only the server's share of the machine changes.
+        """
+        if self.server is None or self.load is None:
+            return self
+        cores = sorted({*self.server.split(","), *self.load.split(",")}, key=int)
+        return Pinning(server=",".join(cores), load=self.load)
 
 
 def free_port() -> int:
@@ -104,15 +116,43 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
-    def rss(self) -> int:
-        """Return the resident memory of the server's process tree now (nginx's workers too), in bytes."""
+    def wait_workers(self, workers: int, timeout: float = 60.0) -> Server:
+        """Return once ``workers`` processes have logged their startup (uvicorn at log level info).
+
+        The first worker up answers ``wait_ready``'s probe; the others may still be importing Django.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log()}")
+            text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+            if startups_count(text) >= workers:
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.name}: not {workers} workers started in {timeout:g} s:\n{self.log()}")
+
+    def cpu_seconds(self) -> float:
+        """Return the CPU time (user and system) the server's process tree has used so far, in seconds."""
+        total = 0.0
+        for process in self._tree():
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def _tree(self) -> list[psutil.Process]:
+        """Return the server's processes: the one started and its descendants (nginx's, uvicorn's workers)."""
         try:
             root = psutil.Process(self.process.pid)
-            processes = [root, *root.children(recursive=True)]
+            return [root, *root.children(recursive=True)]
         except psutil.Error:
-            return 0
+            return []
+
+    def rss(self) -> int:
+        """Return the resident memory of the server's process tree now (nginx's workers too), in bytes."""
         total = 0
-        for process in processes:
+        for process in self._tree():
             with contextlib.suppress(psutil.Error):
                 total += process.memory_info().rss
         return total
@@ -157,6 +197,11 @@ class RssSampler:
         self.peak = max(self.peak, self.server.rss())
 
 
+def startups_count(log: str) -> int:
+    """Return how many worker processes a uvicorn log says have completed their startup."""
+    return log.count(STARTUP_COMPLETE)
+
+
 def server_start(
     name: str, command: list[str], *, workdir: Path, pinning: Pinning, role: str, port: int, **popen
 ) -> Server:
@@ -185,19 +230,39 @@ def upstream_start(*, workdir: Path, pinning: Pinning, shape: UpstreamShape, kin
     return server.wait_ready()
 
 
-def uvicorn_command(app: str, port: int) -> list[str]:
+def uvicorn_command(app: str, port: int, workers: int | None = None) -> list[str]:
+    """Return the uvicorn command serving ``app``; with ``workers``, that many processes.
+
+    With ``workers`` uvicorn logs at info (still no access log), so that each worker's startup shows.
+    """
     host = ("--host", "127.0.0.1", "--port", str(port))
-    return [sys.executable, "-m", "uvicorn", app, *host, *UVICORN_OPTIONS]
+    command = [sys.executable, "-m", "uvicorn", app, *host, *UVICORN_OPTIONS]
+    if workers is not None:
+        command[command.index("--log-level") + 1] = "info"
+        command += ["--workers", str(workers)]
+    return command
 
 
-def floor_start(*, workdir: Path, pinning: Pinning) -> Server:
-    """Start the bare Django pass-through (``bench.floor``) with the gateway's uvicorn options."""
+def serve_command(port: int, workers: int) -> list[str]:
+    """Return ``manage.py serve`` with ``workers`` processes, logging only startups (no access log)."""
+    host = ("--host", "127.0.0.1", "--port", str(port))
+    options = ("--workers", str(workers), "--log-level", "info", "--no-access-log")
+    return [sys.executable, "manage.py", "serve", *host, *options]
+
+
+def floor_start(
+    *, workdir: Path, pinning: Pinning, workers: int | None = None, name: str = "floor"
+) -> Server:
+    """Start the bare Django pass-through (``bench.floor``) with the gateway's uvicorn options.
+
+    With ``workers``, uvicorn runs that many processes and this returns once all have started.
+    """
     port = free_port()
     environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.floor.settings"}
     environment["PYTHONPATH"] = str(REPO_ROOT)
     server = server_start(
-        "floor",
-        uvicorn_command("bench.floor.asgi:application", port),
+        name,
+        uvicorn_command("bench.floor.asgi:application", port, workers),
         workdir=workdir,
         pinning=pinning,
         role="server",
@@ -205,7 +270,8 @@ def floor_start(*, workdir: Path, pinning: Pinning) -> Server:
         env=environment,
     )
     server.kind = "django-floor"
-    return server.wait_ready()
+    server.wait_ready()
+    return server if workers is None else server.wait_workers(workers)
 
 
 def gateway_environment(var_dir: Path) -> dict[str, str]:
@@ -237,25 +303,49 @@ def gateway_seed(var_dir: Path, *arguments: str) -> str:
     return run_checked([sys.executable, "-m", "bench.seeding", *arguments], gateway_environment(var_dir))
 
 
-def gateway_start(
-    *, workdir: Path, pinning: Pinning, deployments: dict[str, str], name: str = "gateway"
-) -> Server:
-    """Migrate a fresh database, seed the bench key, team and model groups (name -> api_base), serve it."""
+def gateway_database_create(*, workdir: Path, deployments: dict[str, str], name: str) -> Path:
+    """Migrate a fresh database, seed the bench key, team and model groups (name -> api_base).
+
+    Return the gateway's runtime folder (``GATEWAY_VAR_DIR``), which holds the database.
+    """
     var_dir = workdir / f"{name}-var"
     var_dir.mkdir()
-    environment = gateway_environment(var_dir)
-    run_checked([sys.executable, "manage.py", "migrate", "--verbosity", "0"], environment)
+    run_checked([sys.executable, "manage.py", "migrate", "--verbosity", "0"], gateway_environment(var_dir))
     gateway_seed(var_dir, "base", "--key", GATEWAY_KEY, "--deployments", json.dumps(deployments))
+    return var_dir
+
+
+def gateway_serve(
+    *, workdir: Path, pinning: Pinning, var_dir: Path, name: str, workers: int | None = None
+) -> Server:
+    """Serve the gateway whose files are in ``var_dir``: uvicorn, or ``manage.py serve --workers``.
+
+    With ``workers``, this returns once every worker has started.
+    """
     port = free_port()
+    command = (
+        uvicorn_command("gateway_project.asgi:application", port)
+        if workers is None
+        else serve_command(port, workers)
+    )
     server = server_start(
         name,
-        uvicorn_command("gateway_project.asgi:application", port),
+        command,
         workdir=workdir,
         pinning=pinning,
         role="server",
         port=port,
-        env=environment,
+        env=gateway_environment(var_dir),
     )
     server.kind = "gateway"
     server.var_dir = var_dir
-    return server.wait_ready("/health/liveliness")
+    server.wait_ready("/health/liveliness")
+    return server if workers is None else server.wait_workers(workers)
+
+
+def gateway_start(
+    *, workdir: Path, pinning: Pinning, deployments: dict[str, str], name: str = "gateway"
+) -> Server:
+    """Migrate a fresh database, seed the bench key, team and model groups (name -> api_base), serve it."""
+    var_dir = gateway_database_create(workdir=workdir, deployments=deployments, name=name)
+    return gateway_serve(workdir=workdir, pinning=pinning, var_dir=var_dir, name=name)

@@ -16,14 +16,16 @@ def test_by_default_every_scenario_runs_and_no_scale_part():
     assert chosen.scenarios == SCENARIOS
     assert (chosen.duration, chosen.warmup) == (10.0, 2.0)
     assert chosen.scale_parts == frozenset()
+    assert not chosen.workers
     assert chosen.dashboard_rows == 0
 
 
-def test_scale_adds_keys_deployments_and_the_10_million_row_dashboard():
+def test_scale_adds_keys_deployments_workers_and_the_10_million_row_dashboard():
     chosen = options("--scale")
 
     assert chosen.scenarios == SCENARIOS
     assert chosen.scale_parts == {"keys", "deployments"}
+    assert chosen.workers
     assert chosen.dashboard_rows == DASHBOARD_ROWS == 10_000_000
 
 
@@ -40,6 +42,15 @@ def test_only_a_scale_part_runs_no_scenario():
 
     assert chosen.scenarios == ()
     assert chosen.scale_parts == {"keys"}
+    assert chosen.dashboard_rows == 0
+
+
+def test_only_workers_runs_the_workers_part_alone():
+    chosen = options("--only", "workers")
+
+    assert chosen.workers
+    assert chosen.scenarios == ()
+    assert chosen.scale_parts == frozenset()
     assert chosen.dashboard_rows == 0
 
 

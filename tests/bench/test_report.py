@@ -170,3 +170,106 @@ def test_the_dashboard_lines_give_the_median_and_the_database():
     assert "median 1,200.0 ms over 3 renders (first 2,500.0 ms, 18 queries)" in second
     assert "generated in 300 s, rolled up in 90.5 s" in second
     assert "reused" in report.dashboard_lines(figures | {"reused": True})[1]
+
+
+def workers_run(name: str, baseline: str, result: dict) -> dict:
+    target, count = name.split("-")
+    cores = "0" if count == "1w" else "0,1"
+    command = "manage.py serve" if target == "gateway" else "uvicorn"
+    server = f"{command} --workers {count[0]}"
+    base = {"load_generator": "wrk", "load_average_1m": 1.25}
+    return {
+        "name": name,
+        "target": target,
+        "server": server,
+        "cores": cores,
+        "baseline": baseline,
+        "upstream": "nginx",
+        "result": base | result,
+    }
+
+
+WORKERS_RUNS = [
+    workers_run("gateway-1w", "", {"rps": 1000.0, "p50_ms": 30.0, "server_cores": 1.0, "load_cores": 0.1}),
+    workers_run(
+        "gateway-2w",
+        "gateway-1w",
+        {"rps": 1600.0, "p50_ms": 20.0, "p99_ms": 90.0, "errors": 0, "server_cores": 1.6, "load_cores": 0.3},
+    ),
+    workers_run("floor-1w", "", {"rps": 800.0, "p50_ms": 40.0, "server_cores": 1.0}),
+    workers_run("floor-2w", "floor-1w", {"rps": 1400.0, "p50_ms": 23.0, "server_cores": 2.0}),
+]
+
+
+def workers_section() -> dict:
+    return {
+        "scenario": "c32",
+        "cpus": 2,
+        "load_cores_pinned": "1",
+        "runs": WORKERS_RUNS,
+        "comparisons": report.workers_ratios(WORKERS_RUNS),
+        "target_ratio": 1.7,
+    }
+
+
+def test_workers_ratios_compare_two_workers_with_one_per_request_and_per_core():
+    compared = report.workers_ratios(WORKERS_RUNS)
+
+    assert compared["gateway-2w"] == {
+        "against": "gateway-1w",
+        "rps": 1.6,
+        "p50": 0.667,
+        "rps_per_server_core": 1.0,
+    }
+    assert compared["floor-2w"]["rps"] == 1.75
+    assert compared["floor-2w"]["rps_per_server_core"] == 0.875
+    assert set(compared) == {"gateway-2w", "floor-2w"}
+
+
+def test_a_run_without_its_cores_has_no_per_core_ratio():
+    runs = [
+        workers_run("gateway-1w", "", {"rps": 1000.0}),
+        workers_run("gateway-2w", "gateway-1w", {"rps": 1500.0}),
+    ]
+
+    assert report.workers_ratios(runs)["gateway-2w"]["rps_per_server_core"] is None
+
+
+def test_the_workers_table_has_a_row_per_run_and_its_cores():
+    rows = report.workers_table(workers_section())
+
+    assert " ".join(rows[0].split()) == (
+        "workers (c32) req/s p50 ms p99 ms errors server cores load cores peak RSS MB"
+    )
+    assert rows[4].split() == ["gateway-2w", "1600", "20.000", "90.000", "0", "1.60", "0.30", "-"]
+    assert rows[5].strip() == (
+        "manage.py serve --workers 2, on cores 0,1, load average 1.25; "
+        "against gateway-1w: req/s 1.60x, req/s per server core 1.00x"
+    )
+    assert rows[7].strip() == "uvicorn --workers 1, on core 0, load average 1.25"
+
+
+def test_the_workers_ratio_line_puts_both_ratios_side_by_side_with_the_caveat():
+    ratio_line, explanation = report.workers_table(workers_section())[-2:]
+
+    assert ratio_line.startswith("2w/1w req/s: gateway 1.60x, floor 1.75x (issue 6: gateway >= 1.70x)")
+    assert (
+        "caveat: 2 cores only, the 2 workers share core 1 with nginx and wrk (0.30 cores in gateway-2w)"
+        in (ratio_line)
+    )
+    assert "2.00x is out of reach" in explanation
+
+
+def test_the_report_table_includes_the_workers_part():
+    text = report.table({"scenarios": [], "workers": workers_section()})
+
+    assert "gateway-2w" in text
+    assert "2w/1w req/s" in text
+
+
+def test_rounds_combine_takes_the_median_cores():
+    rounds = [{"rps": 1.0, "server_cores": cores, "load_cores": 0.1} for cores in (1.0, 0.4, 0.9)]
+
+    combined = report.rounds_combine(rounds)
+
+    assert (combined["server_cores"], combined["load_cores"]) == (0.9, 0.1)
