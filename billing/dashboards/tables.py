@@ -1,13 +1,17 @@
-"""The dashboard's tables: each built by one selector, shown on the page and exported as CSV.
+"""The dashboard's tables: shown on the page (their first rows) and exported as CSV (every row).
 
 A column gives a cell's exact value (what CSV carries: Decimal amounts in full, ratios as
 fractions) and how the page shows it (USD, percentages, milliseconds).
+
+The page builds its tables with ``limit=SHOWN_ROWS``: each still knows how many rows it holds in all,
+but only the shown rows are labelled and have their budget holds read from the limiter. The days and
+the breakdowns (spend per team, key, user, model, provider) come from one read of the rollups.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -16,7 +20,7 @@ from typing import Any
 from django.http import HttpResponse
 
 from billing import selectors
-from billing.selectors import BudgetBurn, SpendRow
+from billing.selectors import BudgetBurn, Ranking
 from llm_gateway.admin.display import usd
 
 # How many rows a table shows on the page; its CSV holds them all.
@@ -60,15 +64,22 @@ class Table:
     name: str
     title: str
     columns: tuple[Column, ...]
-    rows: list
+    rows: list  # the rows it was built with: the first ones on the page, all of them for CSV
+    row_count: int  # how many rows the table holds in all
 
-    def page_table(self, limit: int | None = SHOWN_ROWS) -> dict[str, list]:
-        """Return the table for unfold's table component: headers and shown cells of the first rows."""
-        rows = self.rows if limit is None else self.rows[:limit]
+    def page_table(self) -> dict[str, list]:
+        """Return the table for ``billing/spend_table.html``: headers, and rows of (header, shown cell)."""
         columns = [column for column in self.columns if column.on_page]
+        headers = [column.page_header or column.header for column in columns]
         return {
-            "headers": [column.page_header or column.header for column in columns],
-            "rows": [[column.shown(column.value(row)) for column in columns] for row in rows],
+            "headers": headers,
+            "rows": [
+                [
+                    (header, column.shown(column.value(row)))
+                    for header, column in zip(headers, columns, strict=True)
+                ]
+                for row in self.rows
+            ],
         }
 
     def csv_response(self, filename: str) -> HttpResponse:
@@ -125,7 +136,7 @@ def _budget_columns(name_header: str, now: datetime) -> tuple[Column, ...]:
         Column("Team", lambda burn: burn.team_label, page_header="" if name_header == "Team" else None),
         Column("Max budget (USD)", lambda burn: burn.max_budget, usd, page_header="Budget"),
         Column("Spent (USD)", lambda burn: burn.spent, usd, page_header="Spent"),
-        # Held: reserved for requests in flight; 0 until the limiter exposes its holds (budget_held).
+        # Held: what requests in flight have reserved, read from the limiter (budget_holds).
         Column("Held (USD)", lambda burn: burn.held, usd, page_header="Held"),
         Column("Remaining (USD)", lambda burn: burn.remaining, usd, page_header="Remaining"),
         Column(
@@ -143,64 +154,80 @@ class TableFilters:
     now: datetime
 
 
-def _spend_table(name: str, title: str, rows: list[SpendRow], name_header: str, id_header: str) -> Table:
-    return Table(name, title, _spend_columns(name_header, id_header), rows)
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    """A table of spend per value of one rollup column, biggest first."""
+
+    title: str
+    column: str
+    name_header: str
+    id_header: str
+    limit: int | None = None  # rows the table holds at most, CSV included
 
 
-def _budget_table(name: str, title: str, rows: list[BudgetBurn], name_header: str, now: datetime) -> Table:
-    return Table(name, title, _budget_columns(name_header, now), rows)
-
-
-def _range(filters: TableFilters) -> dict[str, Any]:
-    return {"start": filters.start, "end": filters.end, "team_ids": filters.team_ids}
-
-
-# Table name (the CSV export's ?table=) -> how to build it.
-BUILDERS: dict[str, Callable[[TableFilters], Table]] = {
-    "by_day": lambda f: Table("by_day", "Spend by day", _DAY_COLUMNS, selectors.spend_by_day(**_range(f))),
-    "by_team": lambda f: _spend_table(
-        "by_team", "Spend by team", selectors.spend_by_team(**_range(f)), "Team", "Team id"
-    ),
-    "by_key": lambda f: _spend_table(
-        "by_key", "Top spenders (keys)", selectors.spend_by_key(**_range(f)), "Key", "Key token"
-    ),
-    "top_keys": lambda f: _spend_table(
-        "top_keys",
-        "Top spenders (keys)",
-        selectors.spend_by_key(**_range(f), limit=TOP_SPENDERS),
-        "Key",
-        "Key token",
-    ),
-    "by_user": lambda f: _spend_table(
-        "by_user", "Spend by user", selectors.spend_by_user(**_range(f)), "User", "User id"
-    ),
-    "by_model": lambda f: _spend_table(
-        "by_model", "Spend by model", selectors.spend_by_model(**_range(f)), "Model", "Model group"
-    ),
-    "by_provider": lambda f: _spend_table(
-        "by_provider",
-        "Spend by provider",
-        selectors.spend_by_provider(**_range(f)),
-        "Provider",
-        "Provider id",
-    ),
-    "budget_keys": lambda f: _budget_table(
-        "budget_keys",
-        "Budget burn per key",
-        selectors.budget_burn_keys(team_ids=f.team_ids, now=f.now),
-        "Key",
-        f.now,
-    ),
-    "budget_teams": lambda f: _budget_table(
-        "budget_teams",
-        "Budget burn per team",
-        selectors.budget_burn_teams(team_ids=f.team_ids, now=f.now),
-        "Team",
-        f.now,
-    ),
+BREAKDOWNS = {
+    "by_team": Breakdown("Spend by team", "team_id", "Team", "Team id"),
+    "by_key": Breakdown("Top spenders (keys)", "key_token", "Key", "Key token"),
+    "top_keys": Breakdown("Top spenders (keys)", "key_token", "Key", "Key token", limit=TOP_SPENDERS),
+    "by_user": Breakdown("Spend by user", "user_id", "User", "User id"),
+    "by_model": Breakdown("Spend by model", "model_group", "Model", "Model group"),
+    "by_provider": Breakdown("Spend by provider", "provider", "Provider", "Provider id"),
 }
+# Every table, by the name the CSV export's ?table= gives.
+TABLE_NAMES = ("by_day", *BREAKDOWNS, "budget_keys", "budget_teams")
 
 
-def tables_build(filters: TableFilters, names: Iterator[str] | None = None) -> dict[str, Table]:
-    """Return the named tables (all of them by default) for these filters."""
-    return {name: BUILDERS[name](filters) for name in (names or BUILDERS)}
+def tables_build(
+    filters: TableFilters, names: Iterable[str] | None = None, *, limit: int | None = None
+) -> dict[str, Table]:
+    """Return the named tables (all of them by default) for these filters.
+
+    Ranked tables keep their first ``limit`` rows (None: all of them); "by_day" has every day. The
+    days and the breakdowns come from one read of the rollups (``selectors.spend_overview``).
+    """
+    names = list(names or TABLE_NAMES)
+    tables = _spend_tables(filters, names, limit)
+    if "budget_keys" in names:
+        keys = selectors.budget_burn_keys(team_ids=filters.team_ids, now=filters.now, limit=limit)
+        tables["budget_keys"] = _budget_table("budget_keys", "Budget burn per key", keys, "Key", filters.now)
+    if "budget_teams" in names:
+        teams = selectors.budget_burn_teams(team_ids=filters.team_ids, now=filters.now, limit=limit)
+        tables["budget_teams"] = _budget_table(
+            "budget_teams", "Budget burn per team", teams, "Team", filters.now
+        )
+    return {name: tables[name] for name in names}
+
+
+def _spend_tables(filters: TableFilters, names: list[str], limit: int | None) -> dict[str, Table]:
+    breakdowns = {name: BREAKDOWNS[name] for name in names if name in BREAKDOWNS}
+    if not breakdowns and "by_day" not in names:
+        return {}
+    caps = {name: _smallest(limit, breakdown.limit) for name, breakdown in breakdowns.items()}
+    overview = selectors.spend_overview(
+        start=filters.start,
+        end=filters.end,
+        columns=[breakdown.column for breakdown in breakdowns.values()],
+        days="by_day" in names,
+        team_ids=filters.team_ids,
+        limit=None if None in caps.values() else max(caps.values(), default=None),
+    )
+    tables = {}
+    if "by_day" in names:
+        tables["by_day"] = Table("by_day", "Spend by day", _DAY_COLUMNS, overview.days, len(overview.days))
+    for name, breakdown in breakdowns.items():
+        ranking = overview.breakdowns[breakdown.column]
+        columns = _spend_columns(breakdown.name_header, breakdown.id_header)
+        row_count = _smallest(ranking.row_count, breakdown.limit)
+        tables[name] = Table(name, breakdown.title, columns, ranking.rows[: caps[name]], row_count)
+    return tables
+
+
+def _budget_table(
+    name: str, title: str, ranking: Ranking[BudgetBurn], name_header: str, now: datetime
+) -> Table:
+    return Table(name, title, _budget_columns(name_header, now), ranking.rows, ranking.row_count)
+
+
+def _smallest(*limits: int | None) -> int | None:
+    """Return the smallest of the limits that are set, or None when none is."""
+    return min((limit for limit in limits if limit is not None), default=None)

@@ -16,8 +16,8 @@ from billing.dashboards import charts
 from billing.dashboards.access import may_view_spend_dashboard, visible_team_ids
 from billing.dashboards.forms import SpendFilterForm
 from billing.dashboards.tables import (
-    BUILDERS,
     SHOWN_ROWS,
+    TABLE_NAMES,
     Table,
     TableFilters,
     count,
@@ -25,12 +25,13 @@ from billing.dashboards.tables import (
     percent,
     tables_build,
 )
+from billing.selectors import SpendFigures
 from llm_gateway.admin.display import usd
 from llm_gateway.models import Team
 
 TEMPLATE = "billing/spend_dashboard.html"
 # The page shows the top spenders from "by_key"; "top_keys" exists for its CSV export.
-PAGE_TABLES = [name for name in BUILDERS if name != "top_keys"]
+PAGE_TABLES = [name for name in TABLE_NAMES if name != "top_keys"]
 BREAKDOWNS = ["by_team", "by_key", "by_model", "by_provider", "by_user"]
 BUDGETS = ["budget_teams", "budget_keys"]
 
@@ -60,9 +61,9 @@ class SpendDashboardView(View):
         return self.render(request, form, filters=filters)
 
     def csv_export(self, name: str, filters: TableFilters) -> HttpResponse:
-        if name not in BUILDERS:
+        if name not in TABLE_NAMES:
             return HttpResponseBadRequest(
-                f"No table {name!r}; choose one of {', '.join(BUILDERS)}.", content_type="text/plain"
+                f"No table {name!r}; choose one of {', '.join(TABLE_NAMES)}.", content_type="text/plain"
             )
         table = tables_build(filters, [name])[name]
         return table.csv_response(f"spend-{name}-{filters.start}-{filters.end}.csv")
@@ -86,13 +87,17 @@ class SpendDashboardView(View):
 
 
 def page_context(filters: TableFilters, query: QueryDict) -> dict[str, Any]:
-    """Return the page's figures: headline numbers, the daily chart, breakdowns and budget burn."""
-    tables = tables_build(filters, PAGE_TABLES)
+    """Return the page's figures: headline numbers, the daily chart, breakdowns and budget burn.
+
+    The tables hold their first SHOWN_ROWS rows (their CSV exports hold them all); the totals add up
+    the days, which cover the whole range.
+    """
+    tables = tables_build(filters, PAGE_TABLES, limit=SHOWN_ROWS)
     exports = {}
-    for name in BUILDERS:
+    for name in TABLE_NAMES:
         query["format"], query["table"] = "csv", name
         exports[name] = f"?{query.urlencode()}"
-    totals = selectors.spend_totals(start=filters.start, end=filters.end, team_ids=filters.team_ids)
+    totals = sum((row.figures for row in tables["by_day"].rows), SpendFigures())
     latency = selectors.latency_percentiles(start=filters.start, end=filters.end, team_ids=filters.team_ids)
     sample = (
         f"latest {latency.sample_size:,} requests" if latency.is_sampled else "all requests, from the ledger"
@@ -126,6 +131,6 @@ def _section(table: Table, export: str, chart: str | None = None) -> dict[str, A
         "table": table.page_table(),
         "chart": chart,
         "export": export,
-        "row_count": len(table.rows),
-        "shown_count": min(len(table.rows), SHOWN_ROWS),
+        "row_count": table.row_count,
+        "shown_count": len(table.rows),
     }

@@ -1,19 +1,34 @@
-"""The spend dashboard in the admin: who sees which teams, exact figures, CSV exports, budget burn."""
+"""The spend dashboard in the admin: who sees which teams, exact figures, CSV exports, budget burn.
+
+A render's queries and limiter reads do not grow with the number of keys: it shows the first rows of
+each table, and its CSV exports hold them all.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import redis
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+import billing.limits
 from billing import selectors
 from billing.dashboards.sidebar import sidebar_navigation
+from billing.dashboards.tables import SHOWN_ROWS
+from billing.limits import LocalLimiter, RedisLimiter
+from billing.limits.types import AdmissionPlan, BudgetLimit, BudgetSpend
 from billing.models import LedgerEntry, SpendRollup
 from llm_gateway.admin.display import usd
 from llm_gateway.models import Membership
@@ -59,6 +74,60 @@ def ledger(team_a, team_b):
     ledger_entry_make(key=lone_key, created_at=at(days_ago(1)), cost=Decimal("0.03"), provider="azure")
     rollups_refresh()
     return {"a": key_a, "b": key_b, "lone": lone_key}
+
+
+class CountingReads:
+    """Count the budget counters read from a limiter (either backend, as a mixin)."""
+
+    reads = 0
+
+    async def spend_get(self, budget: BudgetLimit) -> BudgetSpend | None:
+        self.reads += 1
+        return await super().spend_get(budget)
+
+
+class CountingLocalLimiter(CountingReads, LocalLimiter):
+    pass
+
+
+class CountingRedisLimiter(CountingReads, RedisLimiter):
+    pass
+
+
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
+def counting_limiter(request, monkeypatch) -> Iterator[CountingReads]:
+    """Make a counting limiter the process's limiter (what ``billing.limits.limiter()`` returns)."""
+    if request.param == "local":
+        counting = CountingLocalLimiter()
+    else:
+        url = request.getfixturevalue("redis_url")
+        prefix = f"test-dashboard-{uuid.uuid4().hex}"
+        counting = CountingRedisLimiter(url, prefix=prefix)
+    monkeypatch.setattr(billing.limits, "_limiter", counting)
+    yield counting
+    if request.param == "redis":
+        client = redis.Redis.from_url(url)
+        names = list(client.scan_iter(match=f"{prefix}:*"))
+        if names:
+            client.delete(*names)
+        client.close()
+
+
+def spenders_make(team, count: int, first: int = 0) -> None:
+    """Make keys spender-<first>... with a budget and an owner, the later ones spending more, yesterday."""
+    for number in range(first, first + count):
+        owner = get_user_model().objects.create(username=f"owner-{number:02d}")  # no password: no hashing
+        key, _ = key_make(team=team, key_alias=f"spender-{number:02d}", max_budget=Decimal("100"))
+        key.spend = Decimal(number)
+        key.save()
+        rollup_make(
+            day=days_ago(1),
+            team_id=str(team.team_id),
+            key_token=str(key.token),
+            user_id=str(owner.pk),
+            cost=Decimal(number + 1),
+            requests=1,
+        )
 
 
 def client_for(user) -> Client:
@@ -285,7 +354,7 @@ def test_the_budget_burn_shows_spent_held_remaining_and_the_projection(team_a):
     team_a.max_budget = Decimal("100")
     team_a.save()
 
-    [burn] = selectors.budget_burn_keys(team_ids={str(team_a.team_id)}, now=now)
+    [burn] = selectors.budget_burn_keys(team_ids={str(team_a.team_id)}, now=now).rows
     rows = csv_rows(
         client_for(team_admin_make(team=team_a)).get(
             URL, {**page_range(), "format": "csv", "table": "budget_keys"}
@@ -307,7 +376,7 @@ def test_a_budget_whose_reset_time_passed_starts_its_new_period_at_zero(team_a):
     key.spend = Decimal("9")
     key.save()
 
-    [burn] = selectors.budget_burn_keys(team_ids=None, now=now)
+    [burn] = selectors.budget_burn_keys(team_ids=None, now=now).rows
 
     assert burn.spent == Decimal("0")
     assert burn.period_end == key.budget_reset_at + timedelta(days=1)
@@ -317,7 +386,7 @@ def test_a_lifetime_budget_has_no_projection(team_a):
     team_a.max_budget, team_a.spend = Decimal("50"), Decimal("20")
     team_a.save()
 
-    [burn] = selectors.budget_burn_teams(team_ids={str(team_a.team_id)}, now=timezone.now())
+    [burn] = selectors.budget_burn_teams(team_ids={str(team_a.team_id)}, now=timezone.now()).rows
 
     assert burn.remaining == Decimal("30")
     assert burn.projected(timezone.now()) is None
@@ -370,3 +439,80 @@ def test_the_sidebar_lists_the_admin_s_apps_and_spend_for_those_who_may_see_it(r
     assert "Virtual keys" in sidebar(superuser)["LLM Gateway"]
     assert sidebar(team_admin)["Billing"][0] == "Spend"
     assert "Spend" not in str(sidebar(user_make(staff=True)))
+
+
+def test_the_page_s_queries_and_limiter_reads_do_not_grow_with_the_keys(team_a, counting_limiter):
+    team_a.max_budget = Decimal("1000")
+    team_a.save()
+    client = client_for(user_make(superuser=True))
+    spenders_make(team_a, 5)
+    client.get(URL, page_range())  # the first request of a session loads what later ones reuse
+
+    def render() -> tuple[int, int]:
+        counting_limiter.reads = 0
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(URL, page_range())
+        assert response.status_code == 200
+        return len(queries), counting_limiter.reads
+
+    queries_for_5, reads_for_5 = render()
+    spenders_make(team_a, 45, first=5)
+    queries_for_50, reads_for_50 = render()
+
+    assert queries_for_50 == queries_for_5
+    assert reads_for_5 == 5 + 1  # every key's budget, and the team's
+    assert reads_for_50 == SHOWN_ROWS + 1  # the holds of the shown rows only
+
+
+def test_the_page_shows_the_first_rows_and_the_csv_holds_them_all(team_a):
+    spenders_make(team_a, 20)
+    client = client_for(user_make(superuser=True))
+
+    page = client.get(URL, page_range())
+    by_key = csv_rows(client.get(URL, {**page_range(), "format": "csv", "table": "by_key"}))
+    budget_keys = csv_rows(client.get(URL, {**page_range(), "format": "csv", "table": "budget_keys"}))
+
+    biggest_first = [f"spender-{number:02d}" for number in range(19, -1, -1)]
+    sections = {section["name"]: section for section in page.context["breakdowns"] + page.context["budgets"]}
+    for name in ("by_key", "budget_keys"):
+        shown = [row[0] for row in sections[name]["table"]["rows"]]
+        assert shown == [("Key", alias) for alias in biggest_first[:SHOWN_ROWS]], name
+    assert (sections["by_key"]["shown_count"], sections["by_key"]["row_count"]) == (SHOWN_ROWS, 20)
+    assert "The first 15 of 20 rows; the CSV holds them all." in page.content.decode()
+    assert [row["Key"] for row in by_key] == biggest_first
+    assert [row["Key"] for row in budget_keys] == biggest_first
+    assert [Decimal(row["Spent (USD)"]) for row in budget_keys] == [Decimal(n) for n in range(19, -1, -1)]
+
+
+def test_the_budget_burn_shows_what_the_limiter_holds_on_each_budget(team_a, counting_limiter):
+    team_a.max_budget = Decimal("100")
+    team_a.save()
+    big, _ = key_make(team=team_a, key_alias="big", max_budget=Decimal("50"))  # lifetime budgets
+    small, _ = key_make(team=team_a, key_alias="small", max_budget=Decimal("50"))
+    for key, spend, reserve in ((big, "20", "1.5"), (small, "5", "0.25")):
+        key.spend = Decimal(spend)
+        key.save()
+        budgets = (
+            BudgetLimit(scope="key", id=str(key.token), max_budget=Decimal("50")),
+            BudgetLimit(scope="team", id=str(team_a.team_id), max_budget=Decimal("100")),
+        )
+        plan = AdmissionPlan(
+            request_id=f"in-flight-{key.key_alias}", budgets=budgets, reserve=Decimal(reserve)
+        )
+        asyncio.run(counting_limiter.admit(plan))
+    client = client_for(team_admin_make(team=team_a))
+
+    page = client.get(URL, page_range())
+    keys = csv_rows(client.get(URL, {**page_range(), "format": "csv", "table": "budget_keys"}))
+    teams = csv_rows(client.get(URL, {**page_range(), "format": "csv", "table": "budget_teams"}))
+
+    assert [(row["Key"], Decimal(row["Held (USD)"]), Decimal(row["Remaining (USD)"])) for row in keys] == [
+        ("big", Decimal("1.5"), Decimal("28.5")),
+        ("small", Decimal("0.25"), Decimal("44.75")),
+    ]
+    assert (Decimal(teams[0]["Held (USD)"]), Decimal(teams[0]["Remaining (USD)"])) == (
+        Decimal("1.75"),
+        Decimal("98.25"),
+    )
+    shown = {section["name"]: section["table"]["rows"] for section in page.context["budgets"]}
+    assert [dict(row)["Held"] for row in shown["budget_keys"]] == [usd(Decimal("1.5")), usd(Decimal("0.25"))]
