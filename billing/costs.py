@@ -61,7 +61,10 @@ UNPRICED = quote_make({INPUT: ZERO, OUTPUT: ZERO}, source="unpriced")
 
 def _count(usage: Any, *path: str) -> int:
     for name in path:
-        usage = usage.get(name) if isinstance(usage, Mapping) else None
+        # dict first: usage is one nearly always, and the Mapping check costs more than the look-up.
+        usage = usage.get(name) if isinstance(usage, dict | Mapping) else None
+    if type(usage) is int:
+        return max(usage, 0)
     if isinstance(usage, bool):
         return 0
     try:

@@ -5,10 +5,20 @@ Budgets: the key's, its team's, its owner's (the user who owns the key), the end
 end user, and the deployment's own capacity. The hold is the request's worst-case cost: every prompt
 token at the input price and the full output cap (the request's ``max_tokens``, else the model's own
 output limit) at the output price.
+
+Long prompts are bounded rather than counted: tokenizing costs about a millisecond per 10 KB of
+prompt on the event loop, for every request, while the prompt's UTF-8 size is a count it can never
+exceed (``providers.tokens.token_upper_bound``) and costs microseconds. A hold on the bound is still a
+worst case, so budgets hold all the same. When the bound would be refused (by a budget, or by a TPM
+limit that the bound pushes over) the limiter counts the prompt and decides again on the exact plan,
+so such a request is admitted exactly as before; what the bound costs is holds and TPM counts a few
+times larger on the prompt's share, for the requests in flight, until they settle. Short prompts
+(``EXACT_COUNT_MAX_TOKENS``), where counting is cheap, are counted exactly as they always were.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,9 +28,25 @@ from billing.limits.periods import budget_period
 from billing.limits.types import AdmissionPlan, BudgetLimit, RateLimit
 from llm_gateway.lookups import DeploymentSnapshot, KeySnapshot, LimitsSnapshot
 from providers.price_table import model_info
-from providers.tokens import token_counter
+from providers.tokens import token_counter, token_upper_bound
 
 DEFAULT_OUTPUT_CAP = 4096  # when neither the request nor the price table gives an output limit
+# Prompts whose bound is at most this are tokenized: about 1 KB of text, under 0.1 ms to count.
+EXACT_COUNT_MAX_TOKENS = 1024
+
+
+# What _budget and _rate_limit built, per (scope, entity id): the limits of an entity change only when
+# its snapshot is replaced, and a budget's period only at its end, so most requests reuse them.
+# (snapshot, name, valid from, valid until, limit): valid while the snapshot is the same object.
+_budgets: dict[tuple[str, str], tuple[LimitsSnapshot, str, datetime, datetime | None, BudgetLimit]] = {}
+_rate_limits: dict[tuple[str, str], tuple[LimitsSnapshot, str, RateLimit | None]] = {}
+MAX_REMEMBERED_LIMITS = 100_000
+
+
+def _remember(table: dict, key: tuple[str, str], entry: tuple) -> None:
+    if len(table) >= MAX_REMEMBERED_LIMITS:
+        table.clear()
+    table[key] = entry
 
 
 def _budget(
@@ -28,10 +54,16 @@ def _budget(
 ) -> BudgetLimit | None:
     if limits.max_budget is None:
         return None
+    known = _budgets.get((scope, entity_id))
+    if known is not None:
+        known_limits, known_name, since, until, budget = known
+        if known_limits is limits and known_name == name and since <= now and (until is None or now < until):
+            return budget
     start, end = budget_period(limits.budget_duration, limits.budget_reset_at, now)
+    reset_at = limits.budget_reset_at
     # The stored spend belongs to the period ending at budget_reset_at; a later period starts at zero.
-    same_period = end is None or limits.budget_reset_at is None or limits.budget_reset_at >= now
-    return BudgetLimit(
+    same_period = end is None or reset_at is None or reset_at >= now
+    budget = BudgetLimit(
         scope=scope,
         id=entity_id,
         name=name,
@@ -40,19 +72,28 @@ def _budget(
         period_end=end,
         spent_before=limits.spend if same_period else Decimal("0"),
     )
+    # The period holds until its end; same_period until budget_reset_at passes.
+    until = min(end, reset_at) if end is not None and reset_at is not None and reset_at >= now else end
+    _remember(_budgets, (scope, entity_id), (limits, name, now, until, budget))
+    return budget
 
 
 def _rate_limit(scope: str, entity_id: str, limits: LimitsSnapshot, name: str = "") -> RateLimit | None:
-    if limits.rpm_limit is None and limits.tpm_limit is None and limits.max_parallel_requests is None:
-        return None
-    return RateLimit(
-        scope=scope,
-        id=entity_id,
-        rpm=limits.rpm_limit,
-        tpm=limits.tpm_limit,
-        max_parallel=limits.max_parallel_requests,
-        name=name,
-    )
+    known = _rate_limits.get((scope, entity_id))
+    if known is not None and known[0] is limits and known[1] == name:
+        return known[2]
+    limit = None
+    if (limits.rpm_limit, limits.tpm_limit, limits.max_parallel_requests) != (None, None, None):
+        limit = RateLimit(
+            scope=scope,
+            id=entity_id,
+            rpm=limits.rpm_limit,
+            tpm=limits.tpm_limit,
+            max_parallel=limits.max_parallel_requests,
+            name=name,
+        )
+    _remember(_rate_limits, (scope, entity_id), (limits, name, limit))
+    return limit
 
 
 def _model_budget(key: KeySnapshot, model_group: str, now: datetime) -> BudgetLimit | None:
@@ -90,6 +131,17 @@ def prompt_tokens_estimate(operation: str, model: str, body: dict[str, Any]) -> 
     if isinstance(text, str):
         return token_counter(model=model, text=text)
     return len(text) if isinstance(text, list) else 0  # token arrays: one token an item
+
+
+def prompt_tokens_bound(operation: str, body: dict[str, Any]) -> int:
+    """Return a count that ``prompt_tokens_estimate`` never exceeds, for any model, without tokenizing."""
+    if operation == "chat":
+        messages = body.get("messages") or ()
+        return token_upper_bound(messages=list(messages), tools=body.get("tools"))
+    text = body.get("prompt") if operation in ("text_completion", "image_generation") else body.get("input")
+    if isinstance(text, str) or (isinstance(text, list) and all(isinstance(item, str) for item in text)):
+        return token_upper_bound(text=text)
+    return len(text) if isinstance(text, list) else 0  # token arrays: one token an item, as counted
 
 
 def output_cap(operation: str, deployment: DeploymentSnapshot, body: dict[str, Any]) -> int:
@@ -143,23 +195,24 @@ def admission_plan(
         rate_limits.append(_rate_limit("end_user", user_id, limits))
     held_budgets = tuple(budget for budget in budgets if budget is not None)
     limits = tuple(limit for limit in rate_limits if limit is not None)
-    needs_tokens = bool(held_budgets) or any(limit.tpm for limit in limits)
-    prompt_tokens = prompt_tokens_estimate(operation, deployment.upstream.model, body) if needs_tokens else 0
-    cap = output_cap(operation, deployment, body) if needs_tokens else 0
-    reserve = (
-        worst_case_cost(
-            quote,
-            prompt_tokens,
-            cap,
-            images=int(body.get("n") or 1) if operation == "image_generation" else 0,
+    if not held_budgets and not any(limit.tpm for limit in limits):
+        return AdmissionPlan(request_id=request_id, rate_limits=limits)
+    cap = output_cap(operation, deployment, body)
+    images = int(body.get("n") or 1) if operation == "image_generation" else 0
+
+    def plan(prompt_tokens: int, exact_plan: Callable[[], AdmissionPlan] | None) -> AdmissionPlan:
+        reserve = worst_case_cost(quote, prompt_tokens, cap, images=images) if held_budgets else Decimal("0")
+        return AdmissionPlan(
+            request_id=request_id,
+            budgets=held_budgets,
+            rate_limits=limits,
+            reserve=reserve,
+            estimated_tokens=prompt_tokens + cap,
+            exact_plan=exact_plan,
         )
-        if held_budgets
-        else Decimal("0")
-    )
-    return AdmissionPlan(
-        request_id=request_id,
-        budgets=held_budgets,
-        rate_limits=limits,
-        reserve=reserve,
-        estimated_tokens=prompt_tokens + cap,
-    )
+
+    def counted() -> AdmissionPlan:
+        return plan(prompt_tokens_estimate(operation, deployment.upstream.model, body), None)
+
+    bound = prompt_tokens_bound(operation, body)
+    return counted() if bound <= EXACT_COUNT_MAX_TOKENS else plan(bound, counted)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -114,13 +115,20 @@ class BatchWriter:
 
     def _flusher(self) -> _Flusher:
         loop = asyncio.get_running_loop()
+        flusher = self._flushers.get(loop)
+        if flusher is not None and not flusher.task.done():
+            return flusher  # every write but the first of a loop
         with self._lock:
             for stale in [other for other in self._flushers if other.is_closed()]:
                 del self._flushers[stale]
             flusher = self._flushers.get(loop)
             if flusher is None or flusher.task.done():
                 flusher = self._flushers[loop] = _Flusher()
-                flusher.task = loop.create_task(self._run(flusher), name="ledger-batch-writer")
+                # A context of its own: the flusher outlives the request whose write started it, and
+                # must not carry that request's state (or its thread-sensitive executor) along.
+                flusher.task = loop.create_task(
+                    self._run(flusher), name="ledger-batch-writer", context=contextvars.Context()
+                )
             return flusher
 
     async def _run(self, flusher: _Flusher) -> None:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from billing.limits.types import Admission, AdmissionPlan, BudgetLimit, BudgetSpend, RateLimit
@@ -59,9 +60,9 @@ def _expired(leases: dict, now: float, expiry_of: Callable) -> list[str]:
     return expired
 
 
-def _budget_key(budget: BudgetLimit) -> tuple[str, str, float | None]:
-    end = budget.period_end.timestamp() if budget.period_end is not None else None
-    return budget.scope, budget.id, end
+def _budget_key(budget: BudgetLimit) -> tuple[str, str, datetime | None]:
+    # Aware datetimes compare and hash by instant, whatever their time zone: one key per period.
+    return budget.scope, budget.id, budget.period_end
 
 
 class LocalLimiter:
@@ -82,12 +83,17 @@ class LocalLimiter:
         """Check every limit of ``plan`` and, if all pass, count the request and hold its reserve.
 
         Raise BudgetExceededError or RateLimitError (with headers and retry_after) for the first
-        limit that fails; nothing is counted or held then.
+        limit that fails; nothing is counted or held then. A plan on a bounded prompt that a budget or
+        TPM refuses is decided again on its exact plan.
         """
         if not plan.budgets and not plan.rate_limits:
             return Admission(plan=plan)
         with self._lock:
             verdict = self._admit(plan)
+        if plan.refinable(verdict.failure):
+            plan = plan.exact_plan()  # tokenized outside the lock
+            with self._lock:
+                verdict = self._admit(plan)
         return decide(plan, verdict)
 
     def _admit(self, plan: AdmissionPlan) -> Verdict:
@@ -198,13 +204,14 @@ class LocalLimiter:
                     window.tokens = max(window.tokens + correction, 0)
                 self._parallel.get((limit.scope, limit.id), {}).pop(plan.request_id, None)
             key_spend = None
+            cost_units = to_units(cost)
             for limit in plan.budgets:
                 budget = self._budgets.get(_budget_key(limit))
                 if budget is None:
                     continue  # the period's counter is gone; the ledger still records the cost
                 units, _ = budget.holds.pop(plan.request_id, (0, 0.0))
                 budget.held -= units
-                budget.spend += to_units(cost)
+                budget.spend += cost_units
                 if limit.scope == "key" and key_spend is None:
                     key_spend = from_units(budget.spend)
             return key_spend

@@ -31,6 +31,13 @@ def _months_before(end: datetime, count: int) -> datetime:
     raise AssertionError("unreachable: every month has 28 days")
 
 
+# (duration, reset_at) -> (computed at, start, end). For one budget the period is a step function of
+# now: the answer found at time t holds for every later time before its end, so the request path
+# computes it once per period rather than once per request.
+_periods: dict[tuple[str, datetime | None], tuple[datetime, datetime | None, datetime | None]] = {}
+MAX_REMEMBERED_PERIODS = 10_000
+
+
 def budget_period(
     duration: str, reset_at: datetime | None, now: datetime
 ) -> tuple[datetime | None, datetime | None]:
@@ -42,6 +49,21 @@ def budget_period(
     February), and it is after ``now`` when an admin set ``budget_reset_at`` more than a duration ahead.
     ``now`` and ``reset_at`` are timezone-aware.
     """
+    remembered = _periods.get((duration, reset_at))
+    if remembered is not None:
+        since, start, end = remembered
+        if since <= now and (end is None or now < end):
+            return start, end
+    start, end = _period(duration, reset_at, now)
+    if len(_periods) >= MAX_REMEMBERED_PERIODS:
+        _periods.clear()
+    _periods[(duration, reset_at)] = (now, start, end)
+    return start, end
+
+
+def _period(
+    duration: str, reset_at: datetime | None, now: datetime
+) -> tuple[datetime | None, datetime | None]:
     first_reset = next_reset(duration, EPOCH)
     if first_reset is None or first_reset == EPOCH:
         return None, None  # no duration, or "0d": a budget that never resets

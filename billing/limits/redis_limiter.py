@@ -105,10 +105,19 @@ class RedisLimiter:
         """Check every limit of ``plan`` and, if all pass, count the request and hold its reserve.
 
         Raise BudgetExceededError or RateLimitError (with headers and retry_after) for the first
-        limit that fails, with nothing counted or held; ServiceUnavailableError without Redis.
+        limit that fails, with nothing counted or held; ServiceUnavailableError without Redis. A plan
+        on a bounded prompt that a budget or TPM refuses is decided again on its exact plan (a second
+        round trip, only then).
         """
         if not plan.budgets and not plan.rate_limits:
             return Admission(plan=plan)
+        verdict = await self._admit(plan)
+        if plan.refinable(verdict.failure):
+            plan = plan.exact_plan()
+            verdict = await self._admit(plan)
+        return decide(plan, verdict)
+
+    async def _admit(self, plan: AdmissionPlan) -> Verdict:
         args: list[object] = [
             "admit",
             self._now_ms(),
@@ -136,7 +145,7 @@ class RedisLimiter:
             raise ServiceUnavailableError(
                 "Budgets and rate limits cannot be checked right now; try again shortly."
             ) from error
-        return decide(plan, _verdict(plan, reply))
+        return _verdict(plan, reply)
 
     async def settle(self, admission: Admission, cost: Decimal, tokens: int) -> Decimal | None:
         """Charge the request's actual cost in place of its holds; return the key budget's spend after.

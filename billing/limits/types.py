@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -48,6 +49,13 @@ class AdmissionPlan:
     rate_limits: tuple[RateLimit, ...] = ()
     reserve: Decimal = Decimal("0")  # the request's worst-case cost, held on every budget
     estimated_tokens: int = 0  # prompt tokens + the output cap: what TPM is checked against
+    # When the prompt tokens above are an upper bound (not counted): return the plan with them
+    # counted. The limiter asks for it only when this plan is refused on a budget or on TPM.
+    exact_plan: Callable[[], AdmissionPlan] | None = field(default=None, compare=False, repr=False)
+
+    def refinable(self, failure: str) -> bool:
+        """Return True if the exact plan may be admitted where this one was refused with ``failure``."""
+        return self.exact_plan is not None and failure in ("budget", "tokens")
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ limits round down and costs round half-even: a counter never under-holds or over
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
@@ -26,10 +27,13 @@ def to_units(amount: Decimal, rounding: str = ROUND_HALF_EVEN) -> int:
     return min(max(units, 0), MAX_UNITS)
 
 
+# Cached: a budget's limit, and the hold of a request like the last ones, come back every request.
+@functools.lru_cache(maxsize=4096)
 def hold_units(amount: Decimal) -> int:
     return to_units(amount, ROUND_CEILING)
 
 
+@functools.lru_cache(maxsize=4096)
 def limit_units(amount: Decimal) -> int:
     return to_units(amount, ROUND_FLOOR)
 

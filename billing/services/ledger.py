@@ -11,7 +11,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import LedgerEntry
-from billing.records import UsageRecord
+from billing.records import UsageRecord, ledger_rows_insert
 from billing.services.periods import ledger_retention_start
 
 logger = logging.getLogger(__name__)
@@ -54,9 +54,9 @@ def _stored(request_ids: set[str]) -> set[str]:
 def _insert_batch(records: list[UsageRecord]) -> int:
     request_ids = {record.request_id for record in records}
     stored = _stored(request_ids)
-    fresh = [record.to_entry() for record in records if record.request_id not in stored]
-    # ignore_conflicts: another writer may insert the same request id between the two statements.
-    LedgerEntry.objects.bulk_create(fresh, ignore_conflicts=True)
+    fresh = [record for record in records if record.request_id not in stored]
+    # Conflicts ignored: another writer may insert the same request id between the two statements.
+    ledger_rows_insert(fresh)
     if _stored(request_ids) != request_ids:
         # SQLite's INSERT OR IGNORE also skips a row that fails a CHECK constraint, silently:
         # roll back, and let the row-by-row insert say which record was refused, and why.

@@ -455,3 +455,73 @@ async def test_settle_rejects_a_negative_cost(limiter):
 
     with pytest.raises(ValueError, match="cannot be negative"):
         await limiter.settle(admission, Decimal("-1"), 10)
+
+
+def bounded(*, budgets=(), rates=(), reserve: str, tokens: int, exact_reserve: str, exact_tokens: int):
+    """Return a plan on a prompt's upper bound whose exact plan (counted on demand) is smaller."""
+    counted: list[AdmissionPlan] = []
+    exact = plan(budgets=budgets, rates=rates, reserve=exact_reserve, tokens=exact_tokens)
+
+    def exact_plan() -> AdmissionPlan:
+        counted.append(exact)
+        return exact
+
+    upper = plan(budgets=budgets, rates=rates, reserve=reserve, tokens=tokens)
+    return AdmissionPlan(
+        request_id=exact.request_id,
+        budgets=upper.budgets,
+        rate_limits=upper.rate_limits,
+        reserve=upper.reserve,
+        estimated_tokens=upper.estimated_tokens,
+        exact_plan=exact_plan,
+    ), counted
+
+
+async def test_a_bounded_plan_that_fits_is_admitted_without_counting(limiter):
+    key = budget("10")
+    bound, counted = bounded(budgets=[key], reserve="4", tokens=400, exact_reserve="1", exact_tokens=100)
+
+    admission = await limiter.admit(bound)
+
+    assert (admission.held, counted) == (Decimal("4"), [])
+    assert (await limiter.spend_get(key)).held == Decimal("4")
+
+
+async def test_a_bounded_plan_a_budget_refuses_is_decided_again_on_its_exact_count(limiter):
+    key = budget("10", spent_before="8")
+    bound, counted = bounded(budgets=[key], reserve="4", tokens=400, exact_reserve="1.5", exact_tokens=100)
+
+    admission = await limiter.admit(bound)
+
+    assert (admission.held, admission.plan) == (Decimal("1.5"), counted[0])
+    assert (await limiter.spend_get(key)).held == Decimal("1.5")
+
+
+async def test_a_bounded_plan_tpm_refuses_is_decided_again_on_its_exact_count(limiter):
+    tpm = RateLimit(scope="key", id="key-1", tpm=1000)
+    bound, counted = bounded(rates=[tpm], reserve="0", tokens=1500, exact_reserve="0", exact_tokens=600)
+
+    admission = await limiter.admit(bound)
+
+    assert admission.plan is counted[0]
+    assert admission.headers["x-ratelimit-remaining-tokens"] == "400"
+
+
+async def test_an_exact_count_that_still_does_not_fit_is_refused(limiter):
+    key = budget("10", spent_before="9.5")
+    bound, counted = bounded(budgets=[key], reserve="4", tokens=400, exact_reserve="1", exact_tokens=100)
+
+    with pytest.raises(BudgetExceededError, match=r"this request's hold \$1\.00"):
+        await limiter.admit(bound)
+    assert len(counted) == 1
+    assert (await limiter.spend_get(key)).held == Decimal("0")
+
+
+async def test_a_refusal_the_count_cannot_change_does_not_count(limiter):
+    rpm = RateLimit(scope="key", id="key-1", rpm=1)
+    await limiter.admit(plan(rates=[rpm]))
+    bound, counted = bounded(rates=[rpm], reserve="0", tokens=400, exact_reserve="0", exact_tokens=100)
+
+    with pytest.raises(RateLimitError):
+        await limiter.admit(bound)
+    assert counted == []

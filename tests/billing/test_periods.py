@@ -84,3 +84,21 @@ def test_an_aware_time_in_another_zone_gets_the_same_period():
     paris = NOW.astimezone(datetime.now().astimezone().tzinfo)
 
     assert budget_period("1mo", None, paris) == budget_period("1mo", None, NOW)
+
+
+@pytest.mark.parametrize(
+    ("duration", "reset_at"),
+    [("1mo", at(2025, 1, 31)), ("1d", at(2025, 3, 10, 5)), ("1h", None), ("2mo", None), ("1d", None)],
+)
+def test_a_remembered_period_is_what_computing_it_again_gives(duration, reset_at):
+    # Walk forward through months in uneven steps (clamped month ends included), each answer given
+    # from memory when it can be, and compare with a fresh computation at the same moment.
+    from billing.limits import periods
+
+    moment = at(2025, 1, 30, 23)
+    while moment < at(2025, 7, 1):
+        remembered = budget_period(duration, reset_at, moment)
+        periods._periods.clear()
+        assert remembered == budget_period(duration, reset_at, moment), moment
+        budget_period(duration, reset_at, moment - timedelta(hours=7))  # an earlier moment asks too
+        moment += timedelta(hours=13, minutes=17)
