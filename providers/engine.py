@@ -211,12 +211,13 @@ async def aopen_stream(
 
     async def chunks() -> AsyncIterator[dict[str, Any]]:
         try:
-            async for event in stream.events():
-                for chunk in adapter.parse_stream_event(operation, state, event):
-                    chunk["created"] = chunk.get("created") or state.created
-                    yield chunk
-                if state.finished:
-                    return
+            async for events in stream.event_batches():
+                for event in events:
+                    for chunk in adapter.parse_stream_event(operation, state, event):
+                        chunk["created"] = chunk.get("created") or state.created
+                        yield chunk
+                    if state.finished:
+                        return
         finally:
             stream.close()
 

@@ -22,14 +22,25 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Return the events completed by this chunk."""
-        data = self._buffer + chunk
-        # A CR at the very end may be the first half of a CRLF split across chunks: keep it back.
-        held = b"\r" if data.endswith(b"\r") else b""
-        data = data[: len(data) - len(held)]
-        events: list[SSEEvent] = []
-        *lines, rest = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        data = self._buffer + chunk if self._buffer else chunk
+        held = b""
+        if b"\r" in data:
+            # A CR at the very end may be the first half of a CRLF split across chunks: keep it back.
+            if data.endswith(b"\r"):
+                data, held = data[:-1], b"\r"
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        *lines, rest = data.split(b"\n")
         self._buffer = rest + held
+        events: list[SSEEvent] = []
         for raw in lines:
+            if not raw:  # a blank line ends the event
+                if self._data:
+                    events.append(self._dispatch())
+                continue
+            if raw.startswith(b"data:"):  # most lines: decoded without the general parse
+                value = raw[6:] if raw[5:6] == b" " else raw[5:]
+                self._data.append(value.decode("utf-8"))
+                continue
             event = self._line(raw.decode("utf-8"))
             if event is not None:
                 events.append(event)
@@ -57,6 +68,7 @@ class SSEDecoder:
         return None
 
     def _dispatch(self) -> SSEEvent:
-        event = SSEEvent(data="\n".join(self._data), event=self._event)
+        data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+        event = SSEEvent(data=data, event=self._event)
         self._data, self._event = [], None
         return event

@@ -34,20 +34,28 @@ class StreamTap:
         self.include_usage = include_usage
         self.on_complete = on_complete
         self.chunks: list[dict[str, Any]] = []
-        self.text: list[str] = []
         self.usage: dict[str, Any] | None = None
         self.reported_usage = False
 
     def see(self, chunk: dict[str, Any]) -> None:
+        # Only kept: the text is read from the chunks at the end, and only if the provider reported
+        # no usage (most do), rather than picked out of every chunk on its way through.
         self.chunks.append(chunk)
-        for choice in chunk.get("choices", ()):
-            delta = choice.get("delta") or {}
-            piece = delta.get("content") if self.operation == "chat" else choice.get("text")
-            if piece:
-                self.text.append(piece)
-            for call in delta.get("tool_calls") or ():
-                function = call.get("function") or {}
-                self.text.extend(part for part in (function.get("name"), function.get("arguments")) if part)
+
+    @property
+    def text(self) -> list[str]:
+        """Return the generated text and tool-call parts seen so far, in order."""
+        text: list[str] = []
+        for chunk in self.chunks:
+            for choice in chunk.get("choices", ()):
+                delta = choice.get("delta") or {}
+                piece = delta.get("content") if self.operation == "chat" else choice.get("text")
+                if piece:
+                    text.append(piece)
+                for call in delta.get("tool_calls") or ():
+                    function = call.get("function") or {}
+                    text.extend(part for part in (function.get("name"), function.get("arguments")) if part)
+        return text
 
     def finish(self, source_usage: dict[str, Any] | None) -> dict[str, Any] | None:
         """Return the closing usage chunk, if the caller asked for one."""
@@ -68,7 +76,8 @@ class StreamTap:
             )
         else:
             prompt = token_counter(model=self.model, text=self.body.get("prompt") or "")
-        completion = token_counter(model=self.model, text="".join(self.text)) if self.text else 0
+        text = self.text
+        completion = token_counter(model=self.model, text="".join(text)) if text else 0
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 

@@ -12,6 +12,7 @@ the caller, which asks the provider's adapter to map the body.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
@@ -139,6 +140,9 @@ def _session() -> aiohttp.ClientSession:
             # limit=0: no pool cap; a gateway holds thousands of concurrent streams per process.
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
             skip_auto_headers=("User-Agent",),
+            # No cookie jar: one session serves every caller, and a cookie an upstream set for one
+            # request must not ride along on another's (it also spares a jar look-up per request).
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         _sessions[loop] = session
     return session
@@ -162,12 +166,15 @@ async def aclose() -> None:
 
 
 def _client_timeout(deployment: ResolvedDeployment, stream: bool) -> aiohttp.ClientTimeout:
+    return _timeout_for(deployment.timeout, stream)
+
+
+@functools.lru_cache(maxsize=256)
+def _timeout_for(seconds: float, stream: bool) -> aiohttp.ClientTimeout:
     if stream:
         # A stream may run longer than the timeout; what must not happen is a silence that long.
-        return aiohttp.ClientTimeout(
-            total=None, sock_connect=deployment.timeout, sock_read=deployment.timeout
-        )
-    return aiohttp.ClientTimeout(total=deployment.timeout)
+        return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 async def asend(request: UpstreamRequest, deployment: ResolvedDeployment) -> UpstreamResponse:
@@ -206,13 +213,21 @@ class AsyncEventStream:
             self._response.release()
 
     async def events(self) -> AsyncIterator[SSEEvent]:
+        async for batch in self.event_batches():
+            for event in batch:
+                yield event
+
+    async def event_batches(self) -> AsyncIterator[list[SSEEvent]]:
+        """Yield the events as they arrive, a list per read: one async step per read, not per event."""
         decoder = SSEDecoder()
         try:
             async for chunk in self._response.content.iter_any():
-                for event in decoder.feed(chunk):
-                    yield event
-            for event in decoder.flush():
-                yield event
+                batch = decoder.feed(chunk)
+                if batch:
+                    yield batch
+            batch = decoder.flush()
+            if batch:
+                yield batch
             self._response.release()  # read to the end: the connection goes back to the pool
         except TimeoutError as error:
             raise _timeout_error(self._deployment, error) from error

@@ -7,6 +7,7 @@ Per-string counts used below (cl100k_base and o200k_base agree on all of them): 
 
 import hashlib
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import orjson
 import pytest
 
 from providers.exceptions import BadRequestError
-from providers.tokens import encoding_for_model, get_encoding, token_counter
+from providers.tokens import encoding_for_model, get_encoding, token_counter, token_upper_bound
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -186,3 +187,63 @@ def test_the_bundled_encodings_match_tiktokens_own(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def _scrambled_text(seed: int, length: int) -> str:
+    """Return text drawn from every script a prompt may hold: ASCII, accents, CJK, emoji, controls."""
+    alphabet = "abc XYZ 019 .,;!?\n\t  éøß жщ ありがとう 汉字 한국어 🙂🚀👩‍💻 \u200b\r\n{}[]\"'<|endoftext|>"
+    rng = random.Random(seed)
+    return "".join(rng.choice(alphabet) for _ in range(length))
+
+
+BOUND_CASES = {
+    "english": [{"role": "user", "content": "The quick brown fox jumps over the lazy dog. " * 40}],
+    "one long word": [{"role": "user", "content": "a" * 5000}],
+    "digits": [{"role": "user", "content": "31415926535897932384626433832795" * 20}],
+    "whitespace": [{"role": "user", "content": " \n\n\t   \r\n" * 100}],
+    "japanese and chinese": [{"role": "user", "content": "こんにちは世界、我能吞下玻璃而不伤身体。" * 30}],
+    "emoji": [{"role": "user", "content": "🙂🚀👩‍💻🏳️‍🌈" * 50}],
+    "code": [{"role": "user", "content": "def f(x):\n    return {'k': [x ** 2 for x in range(10)]}\n" * 30}],
+    "special token text": [{"role": "user", "content": "<|endoftext|><|fim_prefix|><|endofprompt|>" * 20}],
+    "a conversation": CONVERSATION,
+    "empty content": [{"role": "assistant", "content": ""}, {"role": "user", "content": None}],
+    "text and images": [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Describe these."},
+                {"type": "image_url", "image_url": {"url": "https://example.test/a.png", "detail": "low"}},
+                {"type": "image_url", "image_url": {"url": "https://example.test/b.png"}},
+            ],
+        }
+    ],
+    "tool calls": [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "1", "function": {"name": "get_weather", "arguments": '{"city":"東京"}'}}],
+        },
+        {"role": "tool", "tool_call_id": "1", "content": "22C"},
+    ],
+    **{f"scrambled {seed}": [{"role": "user", "content": _scrambled_text(seed, 3000)}] for seed in range(8)},
+}
+
+
+@pytest.mark.parametrize("model", ["gpt-4", "gpt-4o", "claude-sonnet-4-5"])
+@pytest.mark.parametrize("case", list(BOUND_CASES))
+def test_the_upper_bound_is_never_below_the_count(model, case):
+    messages = BOUND_CASES[case]
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+
+    assert token_upper_bound(messages=messages) >= token_counter(model, messages=messages)
+    assert token_upper_bound(messages=messages, tools=tools) >= token_counter(
+        model, messages=messages, tools=tools
+    )
+    texts = [part["content"] for part in messages if isinstance(part.get("content"), str)]
+    assert token_upper_bound(text=texts) >= token_counter(model, text=texts)
+
+
+def test_the_upper_bound_of_a_text_is_its_utf8_size():
+    assert token_upper_bound(text="hello") == 5
+    assert token_upper_bound(text=["héllo", "🙂"]) == 6 + 4
+    assert token_upper_bound(messages=[{"role": "user", "content": "hi"}]) == 3 + 4 + 2 + 3
