@@ -220,7 +220,7 @@ async def _arun(call: Call) -> Any:
         if call.stream:
             chunks, state = _replay(cached, deployment)
             return AsyncCompletionStream(
-                AsyncChunkSource(_aiter(chunks), state), call.operation, call.model, call.body
+                AsyncChunkSource(_batch_of(chunks), state), call.operation, call.model, call.body
             )
         return wrap_response(call.operation, cached, _hidden(call, deployment, cache_hit=True))
     plan = _plan(call)
@@ -235,9 +235,8 @@ async def _arun(call: Call) -> Any:
     raise plan.errors[-1]
 
 
-async def _aiter(items: list[dict[str, Any]]):
-    for item in items:
-        yield item
+async def _batch_of(items: list[dict[str, Any]]):
+    yield items
 
 
 async def _aattempt(call: Call, slot: _CacheSlot) -> Any:

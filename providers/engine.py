@@ -133,14 +133,29 @@ class ChunkSource:
 
 
 class AsyncChunkSource:
-    """The OpenAI-format chunks of one opened async stream, and the adapter's state."""
+    """The OpenAI-format chunks of one opened async stream, and the adapter's state.
 
-    def __init__(self, chunks: AsyncIterator[dict[str, Any]], state: StreamState, close=None) -> None:
+    Iterate it chunk by chunk, or with ``batches()`` a list of chunks per upstream read (what
+    arrived together can be forwarded in one write); not both.
+    """
+
+    def __init__(self, batches: AsyncIterator[list[dict[str, Any]]], state: StreamState, close=None) -> None:
         self.state = state
-        self._chunks = chunks
+        self._batches = batches
+        self._chunks: AsyncIterator[dict[str, Any]] | None = None
         self._close = close
 
+    def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+        return self._batches
+
+    async def _flattened(self) -> AsyncIterator[dict[str, Any]]:
+        async for batch in self._batches:
+            for chunk in batch:
+                yield chunk
+
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        if self._chunks is None:
+            self._chunks = self._flattened()
         return self._chunks
 
     def close(self) -> None:
@@ -199,9 +214,8 @@ async def aopen_stream(
             raise reply.error
         state.usage = reply.usage
 
-        async def replay() -> AsyncIterator[dict[str, Any]]:
-            for chunk in _stamped(reply.chunks, state):
-                yield chunk
+        async def replay() -> AsyncIterator[list[dict[str, Any]]]:
+            yield list(_stamped(reply.chunks, state))
 
         return AsyncChunkSource(replay(), state)
     request = adapter.build_request(operation, body, deployment, spec)
@@ -209,16 +223,21 @@ async def aopen_stream(
     if stream.status >= 400:
         raise _upstream_error(spec, stream.status, await stream.read(), stream.headers, deployment)
 
-    async def chunks() -> AsyncIterator[dict[str, Any]]:
+    async def batches() -> AsyncIterator[list[dict[str, Any]]]:
         try:
             async for events in stream.event_batches():
+                batch = []
                 for event in events:
                     for chunk in adapter.parse_stream_event(operation, state, event):
                         chunk["created"] = chunk.get("created") or state.created
-                        yield chunk
+                        batch.append(chunk)
                     if state.finished:
-                        return
+                        break
+                if batch:
+                    yield batch
+                if state.finished:
+                    return
         finally:
             stream.close()
 
-    return AsyncChunkSource(chunks(), state, stream.close)
+    return AsyncChunkSource(batches(), state, stream.close)

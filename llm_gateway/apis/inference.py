@@ -103,7 +103,7 @@ class _Answer:
     since: float
     payload: dict[str, Any] | None = None
     source: engine.AsyncChunkSource | None = None
-    first_chunk: dict[str, Any] | None = None
+    first_batch: list[dict[str, Any]] | None = None  # the chunks of the upstream's first read
     first_token_ms: int | None = None
 
 
@@ -145,13 +145,13 @@ class _Attempts:
             )
             try:
                 # Until chunk 1 is here nothing reached the client: a failure can still be retried.
-                first = await anext(aiter(source), None)
+                first = await anext(source.batches(), None)
             except BaseException:
                 source.close()
                 raise
             first_token_ms = int((time.monotonic() - meter.started) * 1000) if first is not None else None
             return _Answer(
-                meter, call_body, since, source=source, first_chunk=first, first_token_ms=first_token_ms
+                meter, call_body, since, source=source, first_batch=first, first_token_ms=first_token_ms
             )
         except BaseException:
             meter.upstream_finished(since)
@@ -177,8 +177,10 @@ async def _serve(request: HttpRequest, operation: Operation, model: str | None =
         _require(body, REQUIRED_FIELD[operation])
         stream = bool(body.get("stream")) and operation in STREAMING_OPERATIONS
         route = await route_start(caller, model, operation, body, len(request.body), stream)
-        controls = request_controls(request, body, caller.key)
-        lookup = cache_lookup(route.settings.cache, operation, route.group, body, controls)
+        lookup = None
+        if route.settings.cache.enabled:
+            controls = request_controls(request, body, caller.key)
+            lookup = cache_lookup(route.settings.cache, operation, route.group, body, controls)
         cached = await lookup.get() if lookup is not None else None
         if cached is not None:
             return await _cached_answer(cached, route, model, operation, body, stream)
@@ -276,6 +278,12 @@ def _finish_in_background(meter: Meter, **outcome: Any) -> None:
     task.add_done_callback(_finishing.discard)
 
 
+def _events(chunks: list[dict[str, Any]], tap: StreamTap) -> bytes:
+    for chunk in chunks:
+        tap.see(chunk)
+    return b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks)
+
+
 async def _sse(
     answer: _Answer, tap: StreamTap, route: Route, deployment: DeploymentSnapshot, lookup: CacheLookup | None
 ) -> AsyncIterator[bytes]:
@@ -290,12 +298,12 @@ async def _sse(
     metered = False
     error: APIError | None = None
     try:
-        if answer.first_chunk is not None:
-            tap.see(answer.first_chunk)
-            yield b"data: " + orjson.dumps(answer.first_chunk) + b"\n\n"
-            async for chunk in source:
-                tap.see(chunk)
-                yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+        if answer.first_batch is not None:
+            yield _events(answer.first_batch, tap)
+            # What one upstream read brought goes out in one write: per-event writes cost the
+            # server about 7 us each (issue 6 profile), and spaced-out events are still sent at once.
+            async for batch in source.batches():
+                yield _events(batch, tap)
         meter.upstream_finished(answer.since)
         closing = tap.finish(source.state.usage)
         basis = BASIS.PROVIDER_REPORTED if tap.reported_usage else BASIS.ESTIMATED
