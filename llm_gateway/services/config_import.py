@@ -1,7 +1,8 @@
 """Import LiteLLM's config.yaml: ``model_list`` as deployments, router and general settings as a row.
 
-Three steps: read the YAML keeping every node's line, check it into a plan (every problem collected
-with its line), apply the plan in one transaction. A file with any error changes nothing.
+Three steps: read the YAML keeping every node's line (``config_yaml``), check it into a plan (every
+problem collected with its line), apply the plan in one transaction. A file with any error changes
+nothing.
 Reference: https://docs.litellm.ai/docs/proxy/configs and https://docs.litellm.ai/docs/proxy/config_settings
 
 ``os.environ/NAME`` values are read from the environment at import, as LiteLLM does at load, except
@@ -11,7 +12,6 @@ Reference: https://docs.litellm.ai/docs/proxy/configs and https://docs.litellm.a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from django.db import transaction
 from llm_gateway.crypto import CredentialDecryptionError, credential_decrypt
 from llm_gateway.models import Deployment, GatewaySettings
 from llm_gateway.router.settings import RouterSettings, RouterSettingsError
+from llm_gateway.services.config_yaml import LineLoader, YamlMapping, YamlSequence, yaml_plain
 from llm_gateway.services.deployments import deployment_create, deployment_delete, deployment_update
 from providers.credentials import ENV_REFERENCE_PREFIX, env_reference
 from providers.exceptions import BadRequestError
@@ -139,76 +140,6 @@ class ConfigPlan:
     has_master_key: bool = False
 
 
-class _Mapping(dict):
-    """A YAML mapping that remembers its line and the line of each key (1-based)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.line = 0
-        self.key_lines: dict[Any, int] = {}
-        self.duplicates: list[tuple[Any, int]] = []
-
-
-class _Sequence(list):
-    """A YAML sequence that remembers its line and the line of each item (1-based)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.line = 0
-        self.item_lines: list[int] = []
-
-
-class _LineLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, with mappings and sequences that know their lines."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode):
-    mapping = _Mapping()
-    mapping.line = node.start_mark.line + 1
-    yield mapping
-    loader.flatten_mapping(node)  # resolves "<<" merge keys, as SafeLoader does
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, Hashable):
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
-                "found an unhashable key",
-                key_node.start_mark,
-            )
-        if key in mapping:
-            mapping.duplicates.append((key, key_node.start_mark.line + 1))
-        mapping.key_lines[key] = key_node.start_mark.line + 1
-        mapping[key] = loader.construct_object(value_node, deep=True)
-
-
-def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode):
-    sequence = _Sequence()
-    sequence.line = node.start_mark.line + 1
-    sequence.item_lines = [item.start_mark.line + 1 for item in node.value]
-    yield sequence
-    sequence.extend(loader.construct_object(item, deep=True) for item in node.value)
-
-
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
-# Dates stay the text they were written as (api_version: 2024-02-01 is a version, not a date).
-_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_scalar)
-
-
-def _construct_unstorable(loader: _LineLoader, node: yaml.Node):
-    raise yaml.constructor.ConstructorError(
-        None,
-        None,
-        f"{node.tag} values cannot be stored (use plain strings, numbers, lists, mappings)",
-        node.start_mark,
-    )
-
-
-for _tag in ("tag:yaml.org,2002:binary", "tag:yaml.org,2002:set"):
-    _LineLoader.add_constructor(_tag, _construct_unstorable)
-
-
 class _Problems:
     """Errors and warnings, each prefixed with the file and line it concerns, listed in line order."""
 
@@ -245,7 +176,7 @@ class _Problems:
 def config_load(*, text: str, source: str) -> Any:
     """Return the YAML document in ``text``, or raise ConfigImportError naming the line of a syntax error."""
     try:
-        return yaml.load(text, Loader=_LineLoader)  # a SafeLoader: builds only plain YAML types
+        return yaml.load(text, Loader=LineLoader)  # a SafeLoader: builds only plain YAML types
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
@@ -265,8 +196,8 @@ def config_plan(*, document: Any, source: str) -> tuple[ConfigPlan, list[str]]:
     plan = ConfigPlan()
     if document is None:
         problems.warning(0, "the file is empty")
-        document = _Mapping()
-    if not isinstance(document, _Mapping):
+        document = YamlMapping()
+    if not isinstance(document, YamlMapping):
         raise ConfigImportError([f"{source}, line 1: the file must be a mapping (model_list: ...)"])
     _duplicates_report(document, problems)
     for key, line in document.key_lines.items():
@@ -274,19 +205,19 @@ def config_plan(*, document: Any, source: str) -> tuple[ConfigPlan, list[str]]:
             problems.warning(line, f"{key}: ignored: not supported yet")
         elif key not in SUPPORTED_SECTIONS:
             problems.warning(line, f"unknown top-level key {key!r}: ignored")
-    model_list = _section(document, "model_list", _Sequence, problems)
+    model_list = _section(document, "model_list", YamlSequence, problems)
     ids: dict[str, int] = {}
     for index, entry in enumerate(model_list or ()):
         planned = _entry_plan(entry, f"model_list[{index}]", model_list.item_lines[index], problems)
         if planned is not None:
             _unique_id(planned, ids, problems)
             plan.deployments.append(planned)
-    router = _section(document, "router_settings", _Mapping, problems) or {}
-    plan.router_settings = _plain(router)
-    litellm = _section(document, "litellm_settings", _Mapping, problems) or {}
+    router = _section(document, "router_settings", YamlMapping, problems) or {}
+    plan.router_settings = yaml_plain(router)
+    litellm = _section(document, "litellm_settings", YamlMapping, problems) or {}
     for key, target in LITELLM_CACHE_SETTINGS.items():
         if key in litellm:
-            plan.router_settings.setdefault(target, _plain(litellm)[key])
+            plan.router_settings.setdefault(target, yaml_plain(litellm)[key])
     ignored = sorted(set(litellm) - set(LITELLM_CACHE_SETTINGS))
     if ignored:
         problems.warning(
@@ -302,10 +233,10 @@ def config_plan(*, document: Any, source: str) -> tuple[ConfigPlan, list[str]]:
             problems.warning(
                 router.key_lines[key], f"router_settings.{key} is stored in clear; use os.environ/NAME"
             )
-    general = _section(document, "general_settings", _Mapping, problems) or {}
+    general = _section(document, "general_settings", YamlMapping, problems) or {}
     plan.has_master_key = general.get("master_key") is not None
     plan.general_settings = {
-        key: value for key, value in _plain(general).items() if key not in GENERAL_SETTINGS_SECRETS
+        key: value for key, value in yaml_plain(general).items() if key not in GENERAL_SETTINGS_SECRETS
     }
     for key, reason in NOT_STORED_GENERAL_SETTINGS.items():
         if key in general:
@@ -389,29 +320,29 @@ def _differs(deployment: Deployment, planned: PlannedDeployment) -> bool:
         return True
 
 
-def _section(document: _Mapping, name: str, kind: type, problems: _Problems) -> Any:
+def _section(document: YamlMapping, name: str, kind: type, problems: _Problems) -> Any:
     value = document.get(name)
     if value is None or isinstance(value, kind):
         return value
-    expected = "a list" if kind is _Sequence else "a mapping"
+    expected = "a list" if kind is YamlSequence else "a mapping"
     problems.error(document.key_lines[name], f"{name} must be {expected}")
     return None
 
 
 def _duplicates_report(value: Any, problems: _Problems) -> None:
-    if isinstance(value, _Mapping):
+    if isinstance(value, YamlMapping):
         for key, line in value.duplicates:
             problems.warning(line, f"duplicate key {key!r}: the last one is used")
         for item in value.values():
             _duplicates_report(item, problems)
-    elif isinstance(value, _Sequence):
+    elif isinstance(value, YamlSequence):
         for item in value:
             _duplicates_report(item, problems)
 
 
 def _entry_plan(entry: Any, label: str, line: int, problems: _Problems) -> PlannedDeployment | None:
     """Return one model_list entry as a planned deployment, or None when it has errors or is skipped."""
-    if not isinstance(entry, _Mapping):
+    if not isinstance(entry, YamlMapping):
         problems.error(line, f"{label} must be a mapping with model_name and litellm_params")
         return None
     errors_before = problems.error_count
@@ -423,7 +354,7 @@ def _entry_plan(entry: Any, label: str, line: int, problems: _Problems) -> Plann
             entry.key_lines.get("model_name", line), f"{label}.model_name must be a non-empty string"
         )
     params = entry.get("litellm_params")
-    if not isinstance(params, _Mapping):
+    if not isinstance(params, YamlMapping):
         problems.error(
             entry.key_lines.get("litellm_params", line),
             f"{label}.litellm_params must be a mapping with model",
@@ -431,8 +362,8 @@ def _entry_plan(entry: Any, label: str, line: int, problems: _Problems) -> Plann
         return None
     info = entry.get("model_info")
     if info is None:
-        info = _Mapping()
-    elif not isinstance(info, _Mapping):
+        info = YamlMapping()
+    elif not isinstance(info, YamlMapping):
         problems.error(entry.key_lines["model_info"], f"{label}.model_info must be a mapping")
         return None
     fields = _params_fields(params, f"{label}.litellm_params", problems)
@@ -458,7 +389,7 @@ def _entry_plan(entry: Any, label: str, line: int, problems: _Problems) -> Plann
     if problems.error_count > errors_before:
         return None
     fields.update(
-        model_name=model_name, mode=mode, model_info=_plain({k: v for k, v in info.items() if k != "id"})
+        model_name=model_name, mode=mode, model_info=yaml_plain({k: v for k, v in info.items() if k != "id"})
     )
     api_key = fields.pop("api_key")
     if model_id is not None:
@@ -469,7 +400,7 @@ def _entry_plan(entry: Any, label: str, line: int, problems: _Problems) -> Plann
     )
 
 
-def _params_fields(params: _Mapping, label: str, problems: _Problems) -> dict[str, Any]:
+def _params_fields(params: YamlMapping, label: str, problems: _Problems) -> dict[str, Any]:
     """Return the Deployment fields litellm_params set; the other params go to extra_params."""
     fields = {
         **_provider_fields(params, label, problems),
@@ -487,11 +418,11 @@ def _params_fields(params: _Mapping, label: str, problems: _Problems) -> dict[st
         if name in MISPLACED_PARAMS:
             problems.warning(params.key_lines[name], f"{label}.{name}: ignored: {MISPLACED_PARAMS[name]}")
         elif name not in COLUMN_PARAMS:
-            extra[name] = _resolved(_plain(value), f"{label}.{name}", params.key_lines[name], problems)
+            extra[name] = _resolved(yaml_plain(value), f"{label}.{name}", params.key_lines[name], problems)
     return fields
 
 
-def _provider_fields(params: _Mapping, label: str, problems: _Problems) -> dict[str, str]:
+def _provider_fields(params: YamlMapping, label: str, problems: _Problems) -> dict[str, str]:
     """Return the provider and its model id, from ``model`` (and ``custom_llm_provider``)."""
     model, provider = params.get("model"), params.get("custom_llm_provider")
     if not isinstance(model, str) or not model:
@@ -512,7 +443,7 @@ def _provider_fields(params: _Mapping, label: str, problems: _Problems) -> dict[
     return {"provider": spec.name, "model": provider_model}
 
 
-def _endpoint_fields(params: _Mapping, label: str, problems: _Problems) -> dict[str, str]:
+def _endpoint_fields(params: YamlMapping, label: str, problems: _Problems) -> dict[str, str]:
     """Return api_key (kept as written), api_base and api_version (environment references read)."""
     fields = {"api_key": "", "api_base": "", "api_version": ""}
     for name in fields:
@@ -538,7 +469,7 @@ def _endpoint_fields(params: _Mapping, label: str, problems: _Problems) -> dict[
 
 
 def _number(
-    mapping: _Mapping, name: str, label: str, problems: _Problems, *, kind: type, minimum: float = 0
+    mapping: YamlMapping, name: str, label: str, problems: _Problems, *, kind: type, minimum: float = 0
 ) -> int | float | None:
     value = mapping.get(name)
     if value is None:
@@ -573,15 +504,6 @@ def _resolved(value: Any, label: str, line: int, problems: _Problems) -> Any:
                 line, f"{label}: environment variable {value[len(ENV_REFERENCE_PREFIX) :]} is not set"
             )
         return resolved
-    return value
-
-
-def _plain(value: Any) -> Any:
-    """Return a YAML value as plain dicts and lists (what JSONField stores)."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
     return value
 
 
