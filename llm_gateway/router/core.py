@@ -89,6 +89,7 @@ class Route:
     retries: int = 0
     fallbacks: int = 0
     started: float = field(default_factory=time.monotonic)
+    attempt_began: float = 0.0
     _prompt_tokens: int | None = None
 
     async def run(self, attempt: Attempt[T]) -> tuple[T, DeploymentSnapshot]:
@@ -128,7 +129,7 @@ class Route:
             deployment = await self._pick(group, candidates)
             upstream = self._upstream(deployment)
             stats.started(deployment.model_id)
-            began = time.monotonic()
+            began = self.attempt_began = time.monotonic()
             try:
                 return await attempt(deployment, upstream), deployment
             except APIError as error:
@@ -163,7 +164,7 @@ class Route:
         """Record that the answer from ``deployment`` is complete (the strategies learn from it)."""
         stats.finished(
             deployment.model_id,
-            seconds=time.monotonic() - self.started,
+            seconds=time.monotonic() - self.attempt_began,  # its own attempt, not the failed ones before
             first_token_seconds=first_token_seconds,
             tokens=tokens,
         )
