@@ -32,7 +32,7 @@ except ImportError:  # the `bench` extra; checked when a run starts (the pure pa
     psutil = None
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-GATEWAY_KEY = "sk-bench-0123456789abcdefghij"
+GATEWAY_KEY = "sk-bench-0123456789abcdefghijklmnop"
 UPSTREAM_KEY = "sk-upstream-bench"
 UVICORN_OPTIONS = (
     *("--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"),

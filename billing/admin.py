@@ -440,7 +440,11 @@ class LedgerEntryAdmin(TeamSpendAdmin):
     def tokens(self, entry: LedgerEntry) -> str:
         return f"{entry.prompt_tokens:,} / {entry.completion_tokens:,}"
 
-    @display(description="Status", ordering="status", label={"success": "success", "error": "danger"})
+    @display(
+        description="Status",
+        ordering="status",
+        label={"success": "success", "error": "danger", "cancelled": "warning"},
+    )
     def status_label(self, entry: LedgerEntry) -> tuple[str, str]:
         return entry.status, entry.get_status_display()
 

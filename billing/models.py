@@ -55,6 +55,8 @@ class LedgerEntry(models.Model):
     class Status(models.TextChoices):
         SUCCESS = "success", "Success"
         ERROR = "error", "Error"
+        # The client went away before its answer: billed for what the upstream was asked to do.
+        CANCELLED = "cancelled", "Cancelled by the client"
 
     class BillingBasis(models.TextChoices):
         PROVIDER_REPORTED = "provider_reported", "Provider-reported usage"

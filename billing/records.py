@@ -2,7 +2,8 @@
 
 The request path fills a ``UsageRecord`` and hands it to the ledger writer without waiting for the
 database; the writer (Redis stream + Celery consumer, or the embedded batch writer) turns records
-into ``LedgerEntry`` rows in bulk (``ledger_rows_insert``), idempotent by ``request_id``.
+into ``LedgerEntry`` rows in bulk (``ledger_rows_insert``), idempotent by ``request_id``, each value
+first fitted to its column (billing.record_bounds) so that none can keep a row out.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.constants import OnConflict
 
 from billing.models import LedgerEntry
+from billing.record_bounds import record_bounded
 
 
 @dataclass(slots=True)
@@ -57,9 +59,16 @@ class UsageRecord:
     response: Any = None
 
     def to_json(self) -> bytes:
-        """Return the record as JSON (Decimal as a string, times in ISO 8601): what the stream carries."""
+        """Return the record as JSON (Decimal as a string, times in ISO 8601): what the stream carries.
+
+        A value JSON cannot carry (an integer past 64 bits, JSON nested past orjson's 254 levels, an
+        unpaired surrogate) is first fitted to its ledger column (billing.record_bounds).
+        """
         # orjson writes the dataclass and its datetime itself, in C; only the Decimal needs help.
-        return orjson.dumps(self, default=_decimal_text)
+        try:
+            return orjson.dumps(self, default=_decimal_text)
+        except orjson.JSONEncodeError:
+            return orjson.dumps(record_bounded(self), default=_decimal_text)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> UsageRecord:
@@ -67,7 +76,9 @@ class UsageRecord:
         known = {item.name for item in fields(cls)}
         data = {name: value for name, value in data.items() if name in known}
         data["cost"] = Decimal(data.get("cost", "0"))
-        data["created_at"] = datetime.fromisoformat(data["created_at"])
+        # A record without a time is carried as it is: the database refuses it, and says so.
+        created_at = data["created_at"]
+        data["created_at"] = None if created_at is None else datetime.fromisoformat(created_at)
         return cls(**data)
 
     def to_entry(self) -> LedgerEntry:

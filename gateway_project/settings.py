@@ -7,6 +7,7 @@ DJANGO_SECRET_KEY; README.md lists every variable.
 """
 
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import quote
@@ -133,13 +134,59 @@ if _secret_key_file is not None:
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
+# Browser security, always: session cookies out of reach of scripts and expiring after a working day,
+# no framing (clickjacking), no content sniffing.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_COOKIE_AGE", 12 * 3600)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# Production behind a proxy that terminates TLS (GATEWAY_TLS=true, DJANGO_DEBUG off): cookies only
+# over HTTPS, HSTS, the proxy's X-Forwarded-Proto trusted (the proxy must set it, overwriting any
+# client's), plain HTTP redirected except the health checks a load balancer makes.
+GATEWAY_TLS = env_bool("GATEWAY_TLS", False) and not DEBUG
+if GATEWAY_TLS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^health/"]
+    # What the operator chose to leave off is no warning of `check --deploy`: HSTS for other
+    # subdomains and the browsers' preload list are commitments beyond this service.
+    SILENCED_SYSTEM_CHECKS = [
+        check_id
+        for check_id, chosen in (
+            ("security.W004", SECURE_HSTS_SECONDS > 0),
+            ("security.W005", SECURE_HSTS_INCLUDE_SUBDOMAINS),
+            ("security.W008", SECURE_SSL_REDIRECT),
+            ("security.W021", SECURE_HSTS_PRELOAD),
+        )
+        if not chosen
+    ]
+
 _default_database_url = f"sqlite:///{quote(str(VAR_DIR / 'gateway.sqlite3'))}"
 DATABASES = {"default": database_config(env_str("DATABASE_URL", _default_database_url))}
 _embedded = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 
 _redis_url = env_str("REDIS_URL")
+# Every Redis key the gateway writes starts with this and a colon, so gateways (and test runs) can
+# share one Redis database and each can find, or delete, exactly its own keys.
+_redis_prefix = env_str("GATEWAY_REDIS_PREFIX", "llm_gateway")
+if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", _redis_prefix):
+    raise ImproperlyConfigured(
+        f"GATEWAY_REDIS_PREFIX={_redis_prefix!r} must be 1 to 64 letters, digits, '_', '.', ':' or '-'."
+    )
 if _redis_url:
-    CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": _redis_url}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": _redis_url,
+            "KEY_PREFIX": _redis_prefix,
+        }
+    }
 else:
     # A file cache, not LocMemCache: `manage.py` commands and the server are separate processes on
     # one machine, and the server must see their writes (the configuration generation counter).
@@ -199,6 +246,9 @@ TEMPLATES = [
     },
 ]
 
+# Django's password check, refused for an address with too many recent failures (llm_gateway.login_throttle).
+AUTHENTICATION_BACKENDS = ["llm_gateway.login_throttle.ThrottledModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -231,7 +281,12 @@ if not CELERY_BROKER_URL:
     }
     for _folder in ("queue", "processed", "control"):
         (_celery_dir / _folder).mkdir(parents=True, exist_ok=True)
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://", "sentinel://")):
+    # kombu puts this before each of its keys (queues, bindings): the gateway's prefix holds them too.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{_redis_prefix}:celery:"}
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
+if CELERY_RESULT_BACKEND and CELERY_RESULT_BACKEND.startswith(("redis://", "rediss://", "redis+socket://")):
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{_redis_prefix}:celery:"}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -292,6 +347,8 @@ GATEWAY = {
     "SERVE_STATIC": env_bool("GATEWAY_SERVE_STATIC", _embedded),
     # Redis for shared counters and queues; empty in the embedded mode.
     "REDIS_URL": _redis_url,
+    # The first part of every Redis key the gateway writes (cache, limiter, ledger stream, cooldowns).
+    "REDIS_PREFIX": _redis_prefix,
     # Fernet key for provider credentials at rest (Fernet.generate_key()); empty derives one from
     # the secret key, so changing DJANGO_SECRET_KEY then makes stored credentials unreadable.
     "ENCRYPTION_KEY": env_str("GATEWAY_ENCRYPTION_KEY"),
@@ -310,6 +367,15 @@ GATEWAY = {
     "HEALTH_CHECK_TIMEOUT_SECONDS": env_float("GATEWAY_HEALTH_CHECK_TIMEOUT_SECONDS", 30.0),
     "HEALTH_CHECK_CONCURRENCY": env_int("GATEWAY_HEALTH_CHECK_CONCURRENCY", 10),
     "HEALTH_CHECK_RETENTION_DAYS": env_int("GATEWAY_HEALTH_CHECK_RETENTION_DAYS", 7),
+    # Environment variables a deployment may read as os.environ/NAME, besides the providers' own
+    # (OPENAI_API_KEY...): names with these prefixes, and these exact names. The gateway's own
+    # variables (GATEWAY_*, DJANGO_*, DATABASE_URL...) are refused whatever these say.
+    "ENV_REFERENCE_PREFIXES": env_list("GATEWAY_ENV_REFERENCE_PREFIXES", ["LLM_"]),
+    "ENV_REFERENCE_NAMES": frozenset(env_list("GATEWAY_ENV_REFERENCE_NAMES", [])),
+    # Failed logins (admin passwords, unknown keys on the management API) one client address may
+    # make within the window before its attempts are refused unchecked; 0 turns the limit off.
+    "LOGIN_FAILURE_LIMIT": env_int("GATEWAY_LOGIN_FAILURE_LIMIT", 10),
+    "LOGIN_FAILURE_WINDOW_SECONDS": env_int("GATEWAY_LOGIN_FAILURE_WINDOW_SECONDS", 300),
 }
 
 REST_FRAMEWORK = {
@@ -338,11 +404,22 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"gateway": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    # Key query values, bearer tokens and key secrets become [REDACTED] in every line either handler writes.
+    "filters": {"redact_secrets": {"()": "llm_gateway.log_redaction.SecretRedactionFilter"}},
     "handlers": {
         # Warnings and errors on stderr, as Python prints them when no handler is configured.
-        "console": {"class": "logging.StreamHandler", "formatter": "gateway", "level": "WARNING"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "gateway",
+            "level": "WARNING",
+            "filters": ["redact_secrets"],
+        },
         # The recent lines GET /ollama_logs returns (in memory, this process only).
-        "recent": {"class": "llm_gateway.log_buffer.RecentLogHandler", "formatter": "gateway"},
+        "recent": {
+            "class": "llm_gateway.log_buffer.RecentLogHandler",
+            "formatter": "gateway",
+            "filters": ["redact_secrets"],
+        },
     },
     "root": {"handlers": ["console", "recent"], "level": "WARNING"},
     "loggers": {"llm_gateway": {"level": "INFO"}, "providers": {"level": "INFO"}},

@@ -10,3 +10,9 @@ urlpatterns = [
     path("", include("billing.apis.urls")),
     path("", include("llm_gateway.urls")),
 ]
+
+# Every error Django answers itself is JSON in OpenAI's shape, on every path.
+handler400 = "llm_gateway.apis.errors.bad_request"
+handler403 = "llm_gateway.apis.errors.permission_denied"
+handler404 = "llm_gateway.apis.errors.not_found"
+handler500 = "llm_gateway.apis.errors.server_error"

@@ -4,7 +4,7 @@ Budgets: the key's, its team's, its owner's (the user who owns the key), the end
 ``user`` field) and the key's per-model budget (``model_max_budget``). Rate limits: key, team, owner,
 end user, and the deployment's own capacity. The hold is the request's worst-case cost: every prompt
 token at the input price and the full output cap (the request's ``max_tokens``, else the model's own
-output limit) at the output price.
+output limit, times its ``n`` choices) at the output price.
 
 Long prompts are bounded rather than counted: tokenizing costs about a millisecond per 10 KB of
 prompt on the event loop, for every request, while the prompt's UTF-8 size is a count it can never
@@ -144,21 +144,31 @@ def prompt_tokens_bound(operation: str, body: dict[str, Any]) -> int:
     return len(text) if isinstance(text, list) else 0  # token arrays: one token an item, as counted
 
 
+def _count(value: Any) -> int:
+    """Return a positive integer field's value (``n``), 1 when it is absent (fields are checked upstream)."""
+    return value if type(value) is int and value > 0 else 1
+
+
 def output_cap(operation: str, deployment: DeploymentSnapshot, body: dict[str, Any]) -> int:
+    """Return the most output tokens a request can bill: each of its ``n`` choices up to its cap.
+
+    The cap is the request's ``max_completion_tokens`` or ``max_tokens``, else the model's own output
+    limit. Embeddings have no output; images are priced per image (``n`` of them) instead.
+    """
     if operation in ("embedding", "image_generation"):
         return 0
     requested = body.get("max_completion_tokens") or body.get("max_tokens")
-    if isinstance(requested, int) and requested > 0:
-        return requested * int(body.get("n") or 1)
-    info = model_info(deployment.upstream.model, deployment.upstream.provider) or {}
-    return int(info.get("max_output_tokens") or info.get("max_tokens") or DEFAULT_OUTPUT_CAP)
+    if type(requested) is not int or requested <= 0:
+        info = model_info(deployment.upstream.model, deployment.upstream.provider) or {}
+        requested = int(info.get("max_output_tokens") or info.get("max_tokens") or DEFAULT_OUTPUT_CAP)
+    return requested * _count(body.get("n"))
 
 
 def admission_plan(
     *,
     request_id: str,
     key: KeySnapshot | None,
-    end_user: tuple[str, LimitsSnapshot] | None,
+    end_user: tuple[str, str, LimitsSnapshot] | None,
     deployment: DeploymentSnapshot,
     operation: str,
     body: dict[str, Any],
@@ -190,15 +200,16 @@ def admission_plan(
             budgets.append(_budget("user", owner_id, owner_name, key.user_limits, now))
             rate_limits.append(_rate_limit("user", owner_id, key.user_limits, owner_name))
     if end_user is not None:
-        user_id, limits = end_user
-        budgets.append(_budget("end_user", user_id, f"end user '{user_id}'", limits, now))
-        rate_limits.append(_rate_limit("end_user", user_id, limits))
+        # Counted under the scoped id (llm_gateway.end_user_scopes): one team's "cust" is not another's.
+        limiter_id, user_id, limits = end_user
+        budgets.append(_budget("end_user", limiter_id, f"end user '{user_id}'", limits, now))
+        rate_limits.append(_rate_limit("end_user", limiter_id, limits, f"end user '{user_id}'"))
     held_budgets = tuple(budget for budget in budgets if budget is not None)
     limits = tuple(limit for limit in rate_limits if limit is not None)
     if not held_budgets and not any(limit.tpm for limit in limits):
         return AdmissionPlan(request_id=request_id, rate_limits=limits)
     cap = output_cap(operation, deployment, body)
-    images = int(body.get("n") or 1) if operation == "image_generation" else 0
+    images = _count(body.get("n")) if operation == "image_generation" else 0
 
     def plan(prompt_tokens: int, exact_plan: Callable[[], AdmissionPlan] | None) -> AdmissionPlan:
         reserve = worst_case_cost(quote, prompt_tokens, cap, images=images) if held_budgets else Decimal("0")

@@ -29,6 +29,9 @@ handler keeps only what they need from it:
   and Redis caches, and ``reset_urlconf`` is per-request context already.
 - Paths are resolved once each, and a whole response goes out in one message with its
   Content-Length (see ``send_response``).
+- The Host header is checked against ``ALLOWED_HOSTS`` as Django's ``request.get_host()`` does (each
+  allowed host once), and every answer the handler gives itself (a body too large, a host not allowed,
+  a bug before the response started) is JSON in OpenAI's shape, as the views' are.
 
 The admin, the management API and everything else keep Django's stock handler and middleware.
 """
@@ -43,14 +46,17 @@ from contextlib import aclosing
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
 from django.db import close_old_connections
 from django.db.backends.signals import connection_created
-from django.http import HttpResponse, HttpResponseBase
+from django.http import HttpResponseBase
 from django.urls import ResolverMatch, set_script_prefix
 
 from billing.ledger import ledger_writer_close
+from llm_gateway.apis.errors import internal_error_response, status_response
+from llm_gateway.metering import meters_finished
 from providers import transport
 
 logger = logging.getLogger(__name__)
@@ -73,6 +79,7 @@ INFERENCE_PREFIXES = (
 
 
 MAX_RESOLVED_PATHS = 1024
+MAX_ALLOWED_HOSTS = 1024
 
 
 def is_inference_path(path: str) -> bool:
@@ -83,12 +90,13 @@ def is_inference_path(path: str) -> bool:
 class RequestState:
     """What the handler learns about one request while it runs."""
 
-    __slots__ = ("disconnected", "finished", "queried")
+    __slots__ = ("disconnected", "finished", "queried", "started")
 
     def __init__(self) -> None:
         self.queried = False  # a database query ran on this request's behalf
         self.disconnected = False  # the client went away before the response was sent
         self.finished = False  # the response was sent, or the view was cancelled
+        self.started = False  # the response's status and headers were sent
 
 
 # The state of the request being served. Tasks and sync_to_async threads copy the context, so a
@@ -136,6 +144,10 @@ class InferenceHandler(ASGIHandler):
         # (urlconf, path) -> its ResolverMatch: URL patterns are fixed while the process runs, and
         # resolving walks the whole list (the management API's routes too) on every request.
         self._resolved: dict[tuple[str, str], ResolverMatch] = {}
+        # The Host headers (and what else request.get_host() reads) found in ALLOWED_HOSTS, and the
+        # ALLOWED_HOSTS they were checked against.
+        self._allowed_hosts: set[tuple[str | None, ...]] = set()
+        self._allowed_hosts_of: object = None
 
     def load_middleware(self, is_async: bool = False) -> None:
         """Build an empty middleware chain: the view is called directly."""
@@ -152,6 +164,10 @@ class InferenceHandler(ASGIHandler):
         token = _request_state.set(state)
         try:
             await self.handle(scope, receive, send)
+        except Exception:
+            if state.started:
+                raise  # the status is gone: the server ends the response
+            await self.send_response(internal_error_response(scope.get("path", "")), send)
         finally:
             _request_state.reset(token)
             if state.queried:
@@ -170,7 +186,8 @@ class InferenceHandler(ASGIHandler):
             if limit is not None and size > limit:
                 # Django spools a body to a temporary file; this one is kept in memory, so it is
                 # refused as soon as it is too big for the view to read (request.body) anyway.
-                await self.send_response(HttpResponse("413 Payload too large", status=413), send)
+                message = f"The request body is larger than the limit of {limit} bytes."
+                await self.send_response(status_response(413, message, "request_too_large"), send)
                 return
             body.append(chunk)
             if not message.get("more_body", False):
@@ -179,12 +196,39 @@ class InferenceHandler(ASGIHandler):
         if prefix:  # else the default "/" stands: each request runs in a context of its own
             set_script_prefix(prefix)
         request, error_response = self.create_request(scope, io.BytesIO(b"".join(body)))
-        if request is None:
-            await self.send_response(error_response, send)
+        if request is None:  # Django's plain-text 400 (a path that is not UTF-8) or 413
+            await self.send_response(status_response(error_response.status_code), send)
+            return
+        if not self.host_allowed(request):
+            message = "The Host header names a host this gateway does not serve (ALLOWED_HOSTS)."
+            await self.send_response(status_response(400, message, "invalid_host"), send)
             return
         response = await self._respond(request, receive, send)
         if response is not None:
             response_close(response)
+
+    def host_allowed(self, request) -> bool:
+        """Return True when ``request.get_host()`` accepts the request's host, checking each host once."""
+        if self._allowed_hosts_of is not settings.ALLOWED_HOSTS:  # changed (tests override it)
+            self._allowed_hosts.clear()
+            self._allowed_hosts_of = settings.ALLOWED_HOSTS
+        meta = request.META
+        key = (
+            meta.get("HTTP_HOST"),
+            meta.get("HTTP_X_FORWARDED_HOST"),
+            meta.get("SERVER_NAME"),
+            meta.get("SERVER_PORT"),
+        )
+        if key in self._allowed_hosts:
+            return True
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return False  # not remembered: any number of bad hosts must not grow the set
+        if len(self._allowed_hosts) >= MAX_ALLOWED_HOSTS:
+            self._allowed_hosts.clear()
+        self._allowed_hosts.add(key)
+        return True
 
     def connections_release(self) -> None:
         """Close this thread's connections that are broken or past CONN_MAX_AGE, as request_finished would."""
@@ -209,6 +253,9 @@ class InferenceHandler(ASGIHandler):
         handler does not run (every answer would go out chunked); it also passes each part of a stream
         through two more generators and a chunker, per server-sent event.
         """
+        state = _request_state.get()
+        if state is not None:
+            state.started = True
         if response.cookies or (response.streaming and not response.is_async):
             await super().send_response(response, send)
             return
@@ -266,6 +313,7 @@ async def lifespan(receive, send) -> None:
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             try:
+                await meters_finished()  # requests cut short are still being billed
                 await ledger_writer_close()  # flush the embedded writer's waiting records
             finally:
                 await transport.aclose()

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from llm_gateway.conf import gateway_setting
 from llm_gateway.crypto import secrets_equal, virtual_key_hash
 from llm_gateway.lookups import KeySnapshot, snapshots
+from llm_gateway.model_access import model_allowed
 from providers.exceptions import AuthenticationError
 
 
@@ -24,15 +25,11 @@ class Caller:
     is_master: bool = False
 
     def may_use(self, model_name: str) -> bool:
-        """Return True if this caller may call the model group ``model_name``."""
+        """Return True if this caller may call the model group ``model_name`` (a group, not an alias)."""
         if self.is_master or self.key is None:
             return self.is_master
         # A key's list narrows its team's, never widens it: both must allow the model.
-        return _allows(self.key.models, model_name) and _allows(self.key.team_models, model_name)
-
-
-def _allows(allowed: frozenset[str], model_name: str) -> bool:
-    return not allowed or model_name in allowed or "*" in allowed
+        return model_allowed(self.key.models, model_name) and model_allowed(self.key.team_models, model_name)
 
 
 def presented_key(request: HttpRequest) -> str | None:

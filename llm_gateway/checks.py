@@ -10,6 +10,11 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from kombu.transport import TRANSPORT_ALIASES
 
 from llm_gateway.conf import gateway_setting
+from llm_gateway.env_references import (
+    NEVER_REFERENCED_NAMES,
+    NEVER_REFERENCED_PREFIXES,
+    env_reference_forbidden,
+)
 
 REDIS_SCHEMES = {"redis", "rediss", "unix"}
 
@@ -92,6 +97,45 @@ def health_check_settings_check(app_configs, **kwargs) -> list[CheckMessage]:
                 "GATEWAY_HEALTH_CHECK_RETENTION_DAYS cannot be negative.",
                 hint="0 keeps every health check; the default is 7 days.",
                 id="llm_gateway.E005",
+            )
+        )
+    return errors
+
+
+def _prefix_reaches_forbidden(prefix: str) -> bool:
+    """Return True if names starting with ``prefix`` include some of the gateway's own variables."""
+    return (
+        env_reference_forbidden(prefix)
+        or any(forbidden.startswith(prefix) for forbidden in NEVER_REFERENCED_PREFIXES)
+        or any(name.startswith(prefix) for name in NEVER_REFERENCED_NAMES)
+    )
+
+
+@register(Tags.security)
+def env_reference_settings_check(app_configs, **kwargs) -> list[CheckMessage]:
+    """Refuse settings that would let deployments read the gateway's own environment variables."""
+    errors = []
+    names = sorted(name for name in gateway_setting("ENV_REFERENCE_NAMES") if env_reference_forbidden(name))
+    if names:
+        errors.append(
+            Error(
+                f"GATEWAY_ENV_REFERENCE_NAMES lists {', '.join(names)}: deployments may never read the "
+                "gateway's own variables (they would be sent to the deployment's upstream).",
+                hint=f"Remove them. Never allowed: {', '.join(NEVER_REFERENCED_PREFIXES)}* and "
+                f"{', '.join(sorted(NEVER_REFERENCED_NAMES))}.",
+                id="llm_gateway.E010",
+            )
+        )
+    prefixes = [
+        prefix for prefix in gateway_setting("ENV_REFERENCE_PREFIXES") if _prefix_reaches_forbidden(prefix)
+    ]
+    if prefixes:
+        errors.append(
+            Error(
+                f"GATEWAY_ENV_REFERENCE_PREFIXES has {', '.join(map(repr, prefixes))}, which would let "
+                "deployments read the gateway's own variables (they would be sent to the upstream).",
+                hint="Use a prefix of your provider variables' own, such as the default LLM_.",
+                id="llm_gateway.E011",
             )
         )
     return errors

@@ -1,7 +1,9 @@
 """Virtual-key secrets, their hashes, and provider-credential encryption.
 
-A virtual key is ``sk-`` plus 32 random bytes (URL-safe base64). Only its SHA-256 is stored, with a
-short display prefix; the secret is shown once. Provider credentials are encrypted with Fernet
+A virtual key is ``sk-`` plus 32 random bytes (URL-safe base64); a custom one has at least
+``CUSTOM_KEY_MIN_LENGTH`` characters. Only its SHA-256 is stored, with a display form that shows no
+more than its last 4 characters (``sk-...wxYz``: the ``sk-`` prefix is no secret); the secret itself
+is shown once. Provider credentials are encrypted with Fernet
 (AES-128-CBC + HMAC-SHA256, from ``cryptography``) under ``GATEWAY_ENCRYPTION_KEY``, or under a key
 derived from Django's SECRET_KEY when that is not set (the embedded default).
 """
@@ -23,6 +25,11 @@ from llm_gateway.conf import gateway_setting
 
 KEY_PREFIX = "sk-"
 KEY_RANDOM_BYTES = 32
+# A custom secret's least length, prefix included: 29 characters after ``sk-`` are still ~170 bits
+# when random, and a short one would be guessed.
+CUSTOM_KEY_MIN_LENGTH = 32
+# How many of a secret's characters its display form shows.
+DISPLAY_SECRET_CHARACTERS = 4
 
 
 def virtual_key_secret_generate() -> str:
@@ -36,8 +43,17 @@ def virtual_key_hash(secret: str) -> str:
 
 
 def virtual_key_display(secret: str) -> str:
-    """Return the short form shown in lists: ``sk-AbCd...wxYz``."""
-    return f"{secret[:7]}...{secret[-4:]}"
+    """Return the short form shown wherever a key is named: ``sk-...wxYz``, its last 4 characters."""
+    return f"{KEY_PREFIX}...{secret[-DISPLAY_SECRET_CHARACTERS:]}"
+
+
+def custom_secret_problem(secret: str) -> str | None:
+    """Return why ``secret`` may not be a key's custom secret, or None when it may."""
+    if not secret.startswith(KEY_PREFIX):
+        return f"A custom key must start with '{KEY_PREFIX}'."
+    if len(secret) < CUSTOM_KEY_MIN_LENGTH:
+        return f"A custom key needs at least {CUSTOM_KEY_MIN_LENGTH} characters, '{KEY_PREFIX}' included."
+    return None
 
 
 def secrets_equal(left: str, right: str) -> bool:

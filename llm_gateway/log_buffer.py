@@ -16,6 +16,8 @@ from typing import Any
 
 from uvicorn.config import LOGGING_CONFIG as UVICORN_LOGGING_CONFIG
 
+from llm_gateway.log_redaction import SecretRedactionFilter
+
 CAPACITY = 2000  # lines
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -62,10 +64,17 @@ class RecentLogHandler(logging.Handler):
 
 
 def uvicorn_log_config() -> dict[str, Any]:
-    """Return uvicorn's default logging config with its loggers also writing to ``recent_lines``."""
+    """Return uvicorn's default logging config with its loggers also writing to ``recent_lines``.
+
+    Every handler redacts secrets (llm_gateway.log_redaction): the access log prints each request's
+    path and query, where a client may have put its key.
+    """
     config = copy.deepcopy(UVICORN_LOGGING_CONFIG)
     config["formatters"]["recent"] = {"format": LOG_FORMAT}
     config["handlers"]["recent"] = {"class": f"{__name__}.RecentLogHandler", "formatter": "recent"}
+    config.setdefault("filters", {})["redact_secrets"] = {"()": SecretRedactionFilter}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("redact_secrets")
     for name in ("uvicorn", "uvicorn.access"):  # uvicorn.error propagates to uvicorn
         config["loggers"][name]["handlers"].append("recent")
     return config

@@ -25,10 +25,12 @@ from django.utils import timezone
 
 from llm_gateway.conf import gateway_setting
 from llm_gateway.crypto import credential_decrypt
+from llm_gateway.end_user_scopes import EndUserScope
+from llm_gateway.env_references import env_reference_allowed, env_reference_refusal
 from llm_gateway.models import Deployment, EndUser, GatewaySettings, VirtualKey
 from llm_gateway.router.settings import DEFAULT_SETTINGS, RouterSettings, RouterSettingsError
 from llm_gateway.single_flight import SingleFlight
-from providers.credentials import credentials_from_environment, env_reference
+from providers.credentials import EnvReferenceError, credentials_from_environment, env_reference
 from providers.price_table import PRICE_FIELDS, context_window
 from providers.registry import PROVIDERS, ProviderSpec
 from providers.upstream import DEFAULT_TIMEOUT, ResolvedDeployment
@@ -148,6 +150,8 @@ class DeploymentSnapshot:
     health_status: str = "unknown"
     max_input_tokens: int | None = None  # the context window, when known
     cooldown_time: float | None = None  # the deployment's own; None: the router's
+    # Why the deployment must not be called (an environment variable it may not read), else None.
+    refused: str | None = None
 
 
 # LiteLLM litellm_params that configure the call (or the router, or pricing) rather than being
@@ -188,37 +192,58 @@ CALL_OPTIONS = (
 )  # per-deployment prices (LiteLLM's custom pricing) are read by billing, never sent
 
 
+def _referenced(value: str | None) -> str | None:
+    """Return ``value`` with an ``os.environ/NAME`` reference read, if a deployment may read NAME."""
+    return env_reference(value, allowed=env_reference_allowed)
+
+
 def _extra_headers(extra: dict[str, Any]) -> dict[str, str]:
     headers = {
-        str(name): env_reference(str(value)) or ""
-        for name, value in (extra.get("extra_headers") or {}).items()
+        str(name): _referenced(str(value)) or "" for name, value in (extra.get("extra_headers") or {}).items()
     }
     if extra.get("organization"):
-        headers.setdefault("OpenAI-Organization", str(env_reference(extra["organization"])))
+        headers.setdefault("OpenAI-Organization", str(_referenced(extra["organization"])))
     return headers
 
 
-def deployment_snapshot(deployment: Deployment) -> DeploymentSnapshot:
-    """Return a deployment with its credential decrypted (or read from its environment variable)."""
-    spec = PROVIDERS[deployment.provider]
+def _upstream(deployment: Deployment, spec: ProviderSpec, extra: dict[str, Any]) -> ResolvedDeployment:
+    """Return where and how to call the deployment; raise EnvReferenceError before reading a variable
+    the deployment may not read."""
     environment = credentials_from_environment(spec)
     if deployment.credential:
         api_key = credential_decrypt(deployment.credential)
     elif deployment.credential_env:
-        api_key = env_reference(f"os.environ/{deployment.credential_env}")
+        api_key = _referenced(f"os.environ/{deployment.credential_env}")
     else:
         api_key = environment["api_key"]
-    extra = dict(deployment.extra_params or {})
-    upstream = ResolvedDeployment(
+    return ResolvedDeployment(
         provider=spec.name,
         model=deployment.model,
-        api_base=env_reference(deployment.api_base) or environment["api_base"] or spec.api_base,
+        api_base=_referenced(deployment.api_base) or environment["api_base"] or spec.api_base,
         api_key=api_key,
-        api_version=deployment.api_version or environment["api_version"],
+        api_version=_referenced(deployment.api_version) or environment["api_version"],
         extra_headers=_extra_headers(extra),
         timeout=deployment.timeout or DEFAULT_TIMEOUT,
         drop_params=bool(extra.get("drop_params")),
     )
+
+
+def deployment_snapshot(deployment: Deployment) -> DeploymentSnapshot:
+    """Return a deployment with its credential decrypted (or read from its environment variable).
+
+    A deployment referencing a variable it may not read (a row written around the admin's and the
+    API's checks) gets no credential, headers or address at all, and ``refused`` says why: the
+    router does not call it.
+    """
+    spec = PROVIDERS[deployment.provider]
+    extra = dict(deployment.extra_params or {})
+    refused = None
+    try:
+        upstream = _upstream(deployment, spec, extra)
+    except EnvReferenceError as error:
+        refused = f"Deployment '{deployment.model_id}' is not called. {env_reference_refusal([error.name])}"
+        logger.error("%s", refused)
+        upstream = ResolvedDeployment(provider=spec.name, model=deployment.model, api_base=None, api_key=None)
     return DeploymentSnapshot(
         model_id=deployment.model_id,
         model_name=deployment.model_name,
@@ -234,6 +259,7 @@ def deployment_snapshot(deployment: Deployment) -> DeploymentSnapshot:
         health_status=deployment.health_status,
         max_input_tokens=_context_window(deployment, extra),
         cooldown_time=_seconds(extra.get("cooldown_time")),
+        refused=refused,
     )
 
 
@@ -318,23 +344,26 @@ class ConfigSnapshots:
             self.keys.popitem(last=False)
         return snapshot
 
-    async def end_user_get(self, user_id: str) -> tuple[LimitsSnapshot, bool]:
-        """Return an end user's limits and whether they are blocked (no row: no limits)."""
+    async def end_user_get(self, scope: EndUserScope, user_id: str) -> tuple[LimitsSnapshot, bool]:
+        """Return ``scope``'s end user's limits and whether it is blocked (no row: no limits)."""
         await self.refresh_if_stale()
-        if user_id in self.end_users:
-            cached = self.end_users[user_id]
+        cache_id = scope.limiter_id(user_id)
+        if cache_id in self.end_users:
+            cached = self.end_users[cache_id]
         else:
             cached = await self._loads.run(
-                ("end_user", user_id, self.epoch), lambda: self._end_user_load(user_id)
+                ("end_user", cache_id, self.epoch), lambda: self._end_user_load(scope, user_id, cache_id)
             )
         return cached if cached is not None else (NO_LIMITS, False)
 
-    async def _end_user_load(self, user_id: str) -> tuple[LimitsSnapshot, bool] | None:
+    async def _end_user_load(
+        self, scope: EndUserScope, user_id: str, cache_id: str
+    ) -> tuple[LimitsSnapshot, bool] | None:
         epoch = self.epoch
-        row = await EndUser.objects.filter(user_id=user_id).afirst()
+        row = await EndUser.objects.filter(**scope.filters, user_id=user_id).afirst()
         cached = None if row is None else (LimitsSnapshot.of(row), row.blocked)
         if epoch == self.epoch:
-            self.end_users[user_id] = cached
+            self.end_users[cache_id] = cached
             if len(self.end_users) > MAX_CACHED_KEYS:
                 self.end_users.popitem(last=False)
         return cached

@@ -8,6 +8,7 @@ LiteLLM's headers: call id, cost, key spend, deployment id and the gateway's own
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,13 +25,15 @@ from billing.limits.types import Admission
 from billing.models import LedgerEntry
 from billing.pricing import aprice_for
 from billing.records import UsageRecord
-from llm_gateway.admission import admission_plan
+from llm_gateway.admission import admission_plan, prompt_tokens_estimate
 from llm_gateway.authentication import Caller
+from llm_gateway.end_user_scopes import GATEWAY_SCOPE, EndUserScope
 from llm_gateway.lookups import DeploymentSnapshot, snapshots
 from providers.exceptions import APIError, AuthenticationError
 from providers.pricing import image_cost
 
 BASIS = LedgerEntry.BillingBasis
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a request whose client left before the answer
 CACHE_HIT_QUOTE = quote_make({}, source="cache")  # no prices: a cached answer costs nothing
 
 
@@ -71,6 +74,14 @@ class Meter:
     def upstream_finished(self, since: float) -> None:
         self.upstream_seconds += time.monotonic() - since
 
+    def _asked_usage(self) -> tuple[dict[str, Any], str, int]:
+        """Return (usage, basis, images) for an upstream call whose answer never came: the prompt's tokens,
+        or the images asked for, which the provider charges for all the same."""
+        if self.operation == "image_generation":
+            return {}, BASIS.ESTIMATED, _images_asked(self.body)
+        prompt = prompt_tokens_estimate(self.operation, self.deployment.upstream.model, self.body)
+        return {"prompt_tokens": prompt, "completion_tokens": 0, "total_tokens": prompt}, BASIS.ESTIMATED, 0
+
     def _cost(self, usage: dict[str, Any], images: int) -> Decimal:
         if not usage and not images:
             return Decimal("0")
@@ -106,8 +117,16 @@ class Meter:
         images: int = 0,
         time_to_first_token_ms: int | None = None,
         response: Any = None,
+        cancelled: bool = False,
     ) -> dict[str, str]:
-        """Price, settle and record the request; return the headers to send with its answer."""
+        """Price, settle and record the request; return the headers to send with its answer.
+
+        ``cancelled``: the client went away before its answer was complete; the row says so (status
+        ``cancelled``, HTTP 499 as nginx logs it) and is billed on ``usage`` all the same, or, when
+        the upstream reported none, on what it was asked to do (see ``_asked_usage``).
+        """
+        if cancelled and usage is None:
+            usage, basis, images = self._asked_usage()
         buckets = usage_buckets(usage or {})
         cost = self._cost(usage or {}, images)
         key_spend = None
@@ -138,8 +157,8 @@ class Meter:
                 price=self.price_snapshot or self.quote.snapshot,
                 latency_ms=int(elapsed * 1000),
                 time_to_first_token_ms=time_to_first_token_ms,
-                status=LedgerEntry.Status.ERROR if error else LedgerEntry.Status.SUCCESS,
-                http_status=error.status_code if error else 200,
+                status=_status(error, cancelled),
+                http_status=error.status_code if error else CLIENT_CLOSED_REQUEST if cancelled else 200,
                 error_type=(error.code or error.type) if error else "",
                 billing_basis=basis,
                 cache_hit=self.cache_hit,
@@ -159,6 +178,44 @@ class Meter:
         return headers
 
 
+# Meters finishing in tasks of their own; the server waits for them before it flushes the ledger.
+_finishing: set[asyncio.Task] = set()
+
+
+def meter_finish_later(meter: Meter, **outcome: Any) -> asyncio.Task[dict[str, str]]:
+    """Run ``meter.finish(**outcome)`` in a task of its own, which the request's cancellation cannot stop."""
+    task = asyncio.get_running_loop().create_task(meter.finish(**outcome))
+    _finishing.add(task)
+    task.add_done_callback(_finishing.discard)
+    return task
+
+
+async def meter_finish(meter: Meter, **outcome: Any) -> dict[str, str]:
+    """Return ``meter.finish(**outcome)``; a client leaving meanwhile cancels the wait, not the finish.
+
+    Settling the hold and handing the row to the ledger writer are two awaits: a cancellation between
+    them would leave a served request held and unrecorded.
+    """
+    return await asyncio.shield(meter_finish_later(meter, **outcome))
+
+
+async def meters_finished() -> None:
+    """Wait for the meters still finishing in the background (before the ledger writer is closed)."""
+    while _finishing:
+        await asyncio.gather(*_finishing, return_exceptions=True)
+
+
+def _images_asked(body: dict[str, Any]) -> int:
+    n = body.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
+
+
+def _status(error: APIError | None, cancelled: bool) -> str:
+    if error is not None:
+        return LedgerEntry.Status.ERROR
+    return LedgerEntry.Status.CANCELLED if cancelled else LedgerEntry.Status.SUCCESS
+
+
 async def meter_start(
     *,
     caller: Caller,
@@ -176,10 +233,13 @@ async def meter_start(
     end_user = body.get("user") if isinstance(body.get("user"), str) else ""
     end_user_limits = None
     if end_user:
-        limits, blocked = await snapshots.end_user_get(end_user)
+        key = caller.key
+        # The caller's own end users: its team's, else its owner's, else the gateway's (master key).
+        scope = EndUserScope.of_key(team_id=key.team_id, owner_id=key.user_id) if key else GATEWAY_SCOPE
+        limits, blocked = await snapshots.end_user_get(scope, end_user)
         if blocked:
             raise AuthenticationError(f"The end user '{end_user}' is blocked.", code="end_user_blocked")
-        end_user_limits = (end_user, limits)
+        end_user_limits = (scope.limiter_id(end_user), end_user, limits)
     upstream = deployment.upstream
     meter = Meter(
         request_id=f"req-{uuid.uuid4().hex}",

@@ -16,6 +16,7 @@ from django.db import models
 from django.utils import timezone
 
 from llm_gateway.budget_durations import validate_budget_duration
+from llm_gateway.end_user_scopes import EndUserScope
 from providers.registry import PROVIDERS
 
 MONEY = {"max_digits": 20, "decimal_places": 10}
@@ -111,9 +112,19 @@ class VirtualKey(BudgetFields):
     allowed_cache_controls = models.JSONField(
         default=list,
         blank=True,
-        help_text="Cache controls requests may use (no-cache, no-store, ttl, namespace); empty allows all.",
+        help_text=(
+            "Cache controls requests may use (no-cache, no-store, ttl, namespace); "
+            "empty allows all but namespace."
+        ),
     )
     expires = models.DateTimeField(null=True, blank=True)
+    admin_locked = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="Limits a gateway admin set, which team admins may tighten but not lift "
+        "(llm_gateway.admin_locks).",
+    )
     # Declared last: from here on, the name `models` in this class body is this field, not the module.
     models = models.JSONField(default=list, blank=True, help_text="Allowed model names; empty allows all.")
 
@@ -227,9 +238,23 @@ class DeploymentHealthCheck(models.Model):
 
 
 class EndUser(models.Model):
-    """A caller's own customer, named by OpenAI's ``user`` field (LiteLLM's "customer")."""
+    """A caller's own customer, named by OpenAI's ``user`` field (LiteLLM's "customer"), in one scope.
 
-    user_id = models.CharField(max_length=200, primary_key=True)
+    The scope (llm_gateway.end_user_scopes) is the team of the keys that name it; for keys without a
+    team, their owner; with neither (the master key's requests), the gateway's own. The same
+    ``user_id`` in two scopes is two end users, each with its own budget, spend and block.
+    """
+
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="end_users")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="end_users",
+        help_text="For the keys of this user that have no team. Empty with no team: the gateway's own.",
+    )
+    user_id = models.CharField(max_length=200, help_text="The `user` the callers send.")
     alias = models.CharField(max_length=200, blank=True, default="")
     max_budget = models.DecimalField(**MONEY, null=True, blank=True)
     budget_duration = models.CharField(
@@ -242,8 +267,38 @@ class EndUser(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        ordering = ["user_id", "id"]
+        # NULLs are distinct in a plain unique index (on SQLite and PostgreSQL alike): one partial
+        # index per scope kind keeps a user_id unique within its team, its owner, and the gateway.
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(team__isnull=True) | models.Q(owner__isnull=True),
+                name="end_user_team_or_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "user_id"],
+                condition=models.Q(team__isnull=False),
+                name="one_end_user_per_team_and_id",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "user_id"],
+                condition=models.Q(owner__isnull=False),
+                name="one_end_user_per_owner_and_id",
+            ),
+            models.UniqueConstraint(
+                fields=["user_id"],
+                condition=models.Q(team__isnull=True, owner__isnull=True),
+                name="one_gateway_end_user_per_id",
+            ),
+        ]
+
     def __str__(self) -> str:
         return self.alias or self.user_id
+
+    @property
+    def scope(self) -> EndUserScope:
+        return EndUserScope.of_key(team_id=self.team_id, owner_id=self.owner_id)
 
 
 class GatewaySettings(models.Model):

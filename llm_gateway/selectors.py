@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from llm_gateway.crypto import virtual_key_hash
+from llm_gateway.end_user_scopes import EndUserScope
 from llm_gateway.models import Deployment, DeploymentHealthCheck, EndUser, Membership, Team, VirtualKey
 
 
@@ -120,14 +121,21 @@ def user_list(*, user_ids: Iterable[str] | None = None, role: str | None = None)
     return users
 
 
-def end_user_get(*, user_id: str) -> EndUser | None:
-    """Return the end user (LiteLLM's customer) with this id, or None."""
-    return EndUser.objects.filter(user_id=user_id).first()
+def end_user_get(*, scope: EndUserScope, user_id: str) -> EndUser | None:
+    """Return ``scope``'s end user (LiteLLM's customer) with this id, or None."""
+    return EndUser.objects.select_related("team", "owner").filter(**scope.filters, user_id=user_id).first()
 
 
-def end_user_list(*, user_ids: Iterable[str] | None = None) -> QuerySet[EndUser]:
-    """Return end users by id, optionally only these ids."""
-    end_users = EndUser.objects.order_by("user_id")
+def end_user_list(
+    *, scope: EndUserScope | None, team_ids: Iterable | None = None, user_ids: Iterable[str] | None = None
+) -> QuerySet[EndUser]:
+    """Return ``scope``'s end users (every scope's for None) by id: only those of ``team_ids`` and
+    only these ``user_ids`` when given."""
+    end_users = EndUser.objects.select_related("team", "owner").order_by("user_id", "id")
+    if scope is not None:
+        end_users = end_users.filter(**scope.filters)
+    if team_ids is not None:
+        end_users = end_users.filter(team_id__in=list(team_ids))
     if user_ids is not None:
         end_users = end_users.filter(user_id__in=list(user_ids))
     return end_users

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TTL = 600.0
 DEFAULT_NAMESPACE = "llm_gateway:cache"
+# A call's namespace becomes part of a Redis key: short, and free of glob and separator surprises.
+NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 # Parameters that change how a request is sent, billed, traced or retried, but not what the model
 # answers: two requests that differ only in these must share one cache entry.
@@ -122,8 +125,8 @@ def cache_controls(cache: Mapping[str, Any] | None) -> CacheControls:
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0):
         raise _control_error("Cache control 'ttl' must be a positive number of seconds.")
     namespace = cache.get("namespace")
-    if namespace is not None and (not isinstance(namespace, str) or not namespace):
-        raise _control_error("Cache control 'namespace' must be a non-empty string.")
+    if namespace is not None and not (isinstance(namespace, str) and NAMESPACE_PATTERN.fullmatch(namespace)):
+        raise _control_error("Cache control 'namespace' must be 1 to 64 letters, digits or '_.:-'.")
     return CacheControls(
         no_cache=cache.get("no-cache", False),
         no_store=cache.get("no-store", False),

@@ -211,6 +211,11 @@ _SPECS: tuple[ProviderSpec, ...] = (
 
 PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in _SPECS}
 
+# Every environment variable a provider's credentials are read from (OPENAI_API_KEY, AZURE_API_BASE...).
+PROVIDER_ENV_NAMES: frozenset[str] = frozenset(
+    name for spec in _SPECS for name in (*spec.api_key_env, *spec.api_base_env, *spec.api_version_env)
+)
+
 # Bare model names that imply a provider (LiteLLM resolves these the same way).
 _OPENAI_PREFIXES = (
     "gpt-",

@@ -23,6 +23,7 @@ import psycopg
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # What selects servers and runtime files; a worker gets the test's own values instead.
+# GATEWAY_REDIS_PREFIX is not among them: a worker writes under the test session's prefix.
 CONFIGURATION_VARIABLES = {
     "DATABASE_URL",
     "REDIS_URL",

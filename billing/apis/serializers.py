@@ -9,20 +9,29 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.core.validators import MaxValueValidator
 from rest_framework import serializers
 
 from billing.selectors import SpendFigures
+from billing.selectors.rollups import LAST_DAY
 from llm_gateway.apis.management.serializers.base import money_output, page_field
 
 # Rollups add up a row per day and dimension: a year is as far as one report reaches.
 MAX_REPORT_DAYS = 366
 
 
+def day_field(help_text: str, *, required: bool = True) -> serializers.DateField:
+    """Return a query parameter holding a UTC day, YYYY-MM-DD, up to ``LAST_DAY``."""
+    return serializers.DateField(
+        required=required, help_text=help_text, validators=[MaxValueValidator(LAST_DAY)]
+    )
+
+
 class DateRangeQuery(serializers.Serializer):
     """``start_date`` and ``end_date``: UTC days, both included."""
 
-    start_date = serializers.DateField(help_text="First day (UTC), YYYY-MM-DD.")
-    end_date = serializers.DateField(help_text="Last day (UTC), YYYY-MM-DD, included.")
+    start_date = day_field("First day (UTC), YYYY-MM-DD.")
+    end_date = day_field("Last day (UTC), YYYY-MM-DD, included.")
     max_days: int | None = MAX_REPORT_DAYS
 
     def validate(self, attrs: dict) -> dict:
@@ -44,8 +53,8 @@ class CommaListField(serializers.CharField):
 
 
 class SpendLogsQuery(DateRangeQuery):
-    start_date = serializers.DateField(required=False, help_text="First day (UTC), YYYY-MM-DD.")
-    end_date = serializers.DateField(required=False, help_text="Last day (UTC), YYYY-MM-DD, included.")
+    start_date = day_field("First day (UTC), YYYY-MM-DD.", required=False)
+    end_date = day_field("Last day (UTC), YYYY-MM-DD, included.", required=False)
     max_days = None  # a page of rows costs the same whatever the range
     api_key = serializers.CharField(max_length=200, required=False, help_text="A key: its secret or token.")
     user_id = serializers.CharField(max_length=150, required=False, help_text="The key owner's user id.")

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 
 from django import forms
+from django.core.validators import MaxValueValidator
 from unfold.widgets import DATETIME_CLASSES, SELECT_CLASSES
 
+from billing.selectors.rollups import LAST_DAY
 from llm_gateway.models import Team
 
 DEFAULT_DAYS = 30
@@ -17,9 +19,13 @@ MAX_DAYS = 366
 
 class SpendFilterForm(forms.Form):
     start = forms.DateField(
-        widget=forms.DateInput(attrs={"type": "date", "class": " ".join(DATETIME_CLASSES)})
+        widget=forms.DateInput(attrs={"type": "date", "class": " ".join(DATETIME_CLASSES)}),
+        validators=[MaxValueValidator(LAST_DAY)],
     )
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date", "class": " ".join(DATETIME_CLASSES)}))
+    end = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date", "class": " ".join(DATETIME_CLASSES)}),
+        validators=[MaxValueValidator(LAST_DAY)],
+    )
     team = forms.ChoiceField(required=False, widget=forms.Select(attrs={"class": " ".join(SELECT_CLASSES)}))
 
     def __init__(self, query: Mapping[str, str], *, teams: list[Team], sees_all: bool, today: date) -> None:

@@ -5,7 +5,7 @@ acknowledged (XACK) and deleted (XDEL) only after its row was committed; a consu
 between leaves its entries pending, and the next consumer claims them once they have been idle for
 ``reclaim_idle_ms`` (XAUTOCLAIM). Inserting is idempotent by request id, so an entry delivered
 twice is stored once. An entry that cannot be stored (unreadable, or refused by the database) is
-moved to the dead-letter stream ``llm_gateway:ledger:dead`` with the reason, never dropped.
+moved to the dead-letter stream (the stream's name and ``:dead``) with the reason, never dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from functools import cache
 
 import redis
 
-from billing.ledger.redis_stream import LEDGER_STREAM, RECORD_FIELD
+from billing.ledger.redis_stream import RECORD_FIELD, ledger_stream
 from billing.records import UsageRecord
 from billing.services.ledger import ledger_entries_insert
 from llm_gateway.conf import gateway_setting
@@ -45,7 +45,7 @@ def ledger_consume(
     *,
     batch_size: int = 500,
     block_ms: int | None = None,
-    stream: str = LEDGER_STREAM,
+    stream: str | None = None,
     consumer: str | None = None,
     reclaim_idle_ms: int = RECLAIM_IDLE_MS,
     redis_url: str | None = None,
@@ -53,9 +53,11 @@ def ledger_consume(
     """Store up to ``batch_size`` stream entries as ledger rows; return how many rows were new.
 
     Entries abandoned by a dead consumer come first, then new ones; with ``block_ms`` it waits that
-    long for new entries when there are none (None or 0: it does not wait).
+    long for new entries when there are none (None or 0: it does not wait). ``stream`` defaults to
+    the gateway's (``ledger_stream()``).
     """
     client = _redis(redis_url or gateway_setting("REDIS_URL"))
+    stream = stream or ledger_stream()
     consumer = consumer or consumer_name()
     _group_ensure(client, stream)
     _, entries, *_ = client.xautoclaim(
@@ -79,7 +81,7 @@ def ledger_consume(
 
 
 def ledger_drain(
-    *, batch_size: int = 500, max_batches: int = DRAIN_MAX_BATCHES, stream: str = LEDGER_STREAM
+    *, batch_size: int = 500, max_batches: int = DRAIN_MAX_BATCHES, stream: str | None = None
 ) -> int:
     """Consume batches until one comes back short (or ``max_batches``); return how many rows were new.
 
@@ -87,6 +89,7 @@ def ledger_drain(
     """
     if not gateway_setting("REDIS_URL"):
         return 0
+    stream = stream or ledger_stream()
     written = 0
     for _ in range(max_batches):
         batch_written = ledger_consume(batch_size=batch_size, stream=stream)

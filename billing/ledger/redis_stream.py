@@ -11,17 +11,22 @@ The stream has no MAXLEN: an entry is deleted only after its row is committed, n
 from __future__ import annotations
 
 from billing.records import UsageRecord
+from llm_gateway.conf import gateway_setting
 from providers.redis_clients import RedisClientsPerLoop
 
-LEDGER_STREAM = "llm_gateway:ledger"
 RECORD_FIELD = "r"
+
+
+def ledger_stream() -> str:
+    """Return the ledger stream's name: ``ledger`` under the gateway's Redis prefix."""
+    return f"{gateway_setting('REDIS_PREFIX')}:ledger"
 
 
 class RedisStreamWriter:
     """Append usage records to the ledger stream, one XADD per record, from any event loop."""
 
-    def __init__(self, url: str, *, stream: str = LEDGER_STREAM, timeout: float = 5.0) -> None:
-        self.stream = stream
+    def __init__(self, url: str, *, stream: str | None = None, timeout: float = 5.0) -> None:
+        self.stream = stream or ledger_stream()
         self._clients = RedisClientsPerLoop(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
     async def write(self, record: UsageRecord) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 
 from billing.limits.local_limiter import LocalLimiter
-from billing.limits.redis_limiter import RedisLimiter
+from billing.limits.redis_limiter import RedisLimiter, limiter_prefix
 from billing.limits.types import Limiter
 
 __all__ = ["LocalLimiter", "RedisLimiter", "limiter"]
@@ -34,5 +34,8 @@ def limiter() -> Limiter:
         with _limiter_lock:
             if _limiter is None:
                 url = gateway_setting("REDIS_URL")
-                _limiter = RedisLimiter(url) if url else LocalLimiter()
+                if url:
+                    _limiter = RedisLimiter(url, prefix=limiter_prefix(gateway_setting("REDIS_PREFIX")))
+                else:
+                    _limiter = LocalLimiter()
     return _limiter

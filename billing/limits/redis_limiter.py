@@ -36,7 +36,17 @@ from providers.redis_clients import RedisClientsPerLoop
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PREFIX = "{llm_gateway:limits}"  # braces: a Redis Cluster hash tag, one slot for every key
+
+def limiter_prefix(gateway_prefix: str) -> str:
+    """Return the limiter's key prefix under the gateway's Redis prefix.
+
+    The braces make ``{limits}`` a Redis Cluster hash tag: every key a script call touches is in one
+    slot, as a script needs.
+    """
+    return f"{gateway_prefix}:{{limits}}"
+
+
+DEFAULT_PREFIX = limiter_prefix("llm_gateway")
 DEFAULT_LEASE_SECONDS = 900.0
 BUDGET_GRACE_SECONDS = 86_400  # a period's counter outlives the period by a day, for late settles
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
@@ -67,6 +77,7 @@ class RedisLimiter:
         self.lease_seconds = lease_seconds
         self._url = url
         self._clock = clock
+        self._script_sha = SCRIPT_SHA  # replaced by what SCRIPT LOAD answers after a NOSCRIPT
         self._clients = RedisClientsPerLoop(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
         )
@@ -77,10 +88,10 @@ class RedisLimiter:
     async def _run(self, keys: Sequence[str], args: Sequence[object]) -> list:
         client = self._client()
         try:
-            return await client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
+            return await client.evalsha(self._script_sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
-            await client.script_load(SCRIPT)
-            return await client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
+            self._script_sha = await client.script_load(SCRIPT)
+            return await client.evalsha(self._script_sha, len(keys), *keys, *args)
 
     def budget_key(self, budget: BudgetLimit) -> str:
         period = "life" if budget.period_end is None else f"{budget.period_end.timestamp():.0f}"

@@ -1,8 +1,8 @@
 """The limiter's one Lua script: admit and settle, each one atomic round trip to Redis.
 
-Keys (all under one prefix; its default ``{llm_gateway:limits}`` is a hash tag, so every key lands in
-one Redis Cluster slot, as a script touching several keys requires). For each budget, then each rate
-limit of the plan, two keys:
+Keys (all under one prefix, ``<GATEWAY_REDIS_PREFIX>:{limits}``; ``{limits}`` is a hash tag, so every
+key lands in one Redis Cluster slot, as a script touching several keys requires). For each budget,
+then each rate limit of the plan, two keys:
 
 - ``<prefix>:budget:<scope>:<id>:<period end, Unix s | "life">``: a hash with ``spend`` (settled,
   seeded from the ledger's spend with HSETNX), ``held`` (the sum of holds in flight) and ``r:<request id>``

@@ -123,6 +123,10 @@ class ReportRow:
     figures: SpendFigures
 
 
+# A range of days ends at the midnight after its last day, which must be a date too.
+LAST_DAY = date.max - timedelta(days=1)
+
+
 def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     """Return the instants that bound the UTC days ``start`` to ``end`` (end exclusive)."""
     return (

@@ -11,6 +11,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import LedgerEntry
+from billing.record_bounds import record_bounded
 from billing.records import UsageRecord, ledger_rows_insert
 from billing.services.periods import ledger_retention_start
 
@@ -29,11 +30,12 @@ def ledger_entries_insert(*, records: Iterable[UsageRecord]) -> LedgerInsertResu
     """Store the records as ledger rows in one transaction, skipping request ids already stored.
 
     Idempotent: a record delivered twice (a retried write, a redelivered stream entry) is stored once,
-    by the unique ``request_id``. A record the database refuses (a value too long for its column) is
-    returned in ``rejected`` rather than failing the whole batch; a database that cannot be reached
-    raises, so the caller keeps the records and tries again.
+    by the unique ``request_id``. Every value is first fitted to its column (too long, a NUL byte, an
+    integer out of range: billing.record_bounds), so a served request's row is stored; a record the
+    database still refuses is returned in ``rejected`` rather than failing the whole batch; a
+    database that cannot be reached raises, so the caller keeps the records and tries again.
     """
-    unique = {record.request_id: record for record in records}
+    unique = {record.request_id: record for record in map(record_bounded, records)}
     if not unique:
         return LedgerInsertResult()
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from django import forms
@@ -22,6 +23,7 @@ from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminPasswordWidget, UnfoldBooleanSwitchWidget
 
 from llm_gateway.admin.forms import LIMIT_LABELS, JsonShapeForm
+from llm_gateway.env_references import env_reference_refusal, env_references_refused
 from llm_gateway.models import Deployment, DeploymentHealthCheck
 from llm_gateway.selectors import deployment_health_history
 from llm_gateway.services.deployments import DEPLOYMENT_FIELDS, deployment_create, deployment_update
@@ -42,7 +44,8 @@ class DeploymentForm(JsonShapeForm):
         widget=UnfoldAdminPasswordWidget(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=(
             "Leave blank to keep the current key; os.environ/NAME to read it from the environment "
-            "variable NAME. Stored encrypted, never shown again."
+            "variable NAME (a provider's own variable, or one starting with LLM_ unless "
+            "GATEWAY_ENV_REFERENCE_PREFIXES says otherwise). Stored encrypted, never shown again."
         ),
     )
     api_key_remove = forms.BooleanField(
@@ -71,7 +74,23 @@ class DeploymentForm(JsonShapeForm):
                     f"{name!r} is not an environment variable name: use os.environ/NAME, e.g. "
                     "os.environ/OPENAI_API_KEY."
                 )
-        return api_key
+        return self._references_clean(api_key)
+
+    def clean_api_base(self) -> str:
+        return self._references_clean(self.cleaned_data["api_base"])
+
+    def clean_api_version(self) -> str:
+        return self._references_clean(self.cleaned_data["api_version"])
+
+    def clean_extra_params(self) -> Any:
+        return self._references_clean(self.cleaned_data["extra_params"])
+
+    def _references_clean(self, value: Any) -> Any:
+        """Refuse a value referencing an environment variable a deployment may not read."""
+        refused = env_references_refused(value)
+        if refused:
+            raise forms.ValidationError(env_reference_refusal(refused))
+        return value
 
     def api_key_to_save(self) -> str | None:
         """Return the credential for the service: None keeps the stored one, "" removes it."""

@@ -1,4 +1,8 @@
-"""End users: the OpenAI ``user`` field's callers, tracked for spend and optional budgets."""
+"""End users: the OpenAI ``user`` field's callers, tracked for spend and optional budgets.
+
+Each belongs to a team, or to a key owner (for keys without a team), or to neither: the gateway's own,
+named by the master key's requests (llm_gateway.end_user_scopes).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ class EndUserForm(JsonShapeForm):
 
     class Meta:
         model = EndUser
-        fields = ["user_id", "alias", "max_budget", "budget_duration", "blocked", "metadata"]
+        fields = ["user_id", "team", "owner", "alias", "max_budget", "budget_duration", "blocked", "metadata"]
 
 
 @admin.register(EndUser)
@@ -27,6 +31,8 @@ class EndUserAdmin(ModelAdmin):
     form = EndUserForm
     list_display = [
         "user_id",
+        "team",
+        "owner",
         "alias",
         "spend_usd",
         "max_budget_usd",
@@ -34,14 +40,17 @@ class EndUserAdmin(ModelAdmin):
         "blocked",
         "created_at",
     ]
-    list_filter = [("blocked", BooleanRadioFilter)]
+    list_filter = [("blocked", BooleanRadioFilter), "team"]
+    list_select_related = ["team", "owner"]
+    autocomplete_fields = ["team", "owner"]
     list_filter_submit = True
-    search_fields = ["user_id", "alias"]
+    search_fields = ["user_id", "alias", "team__team_alias", "owner__username"]
     actions = ["block", "unblock"]
     readonly_preprocess_fields = {"spend": usd_text}
     readonly_fields = ["spend", "budget_reset_at", "created_at", "updated_at"]
     fieldsets = (
         (None, {"fields": ["user_id", "alias", "blocked"]}),
+        ("Scope", {"fields": ["team", "owner"], "description": "Neither: the gateway's own end user."}),
         ("Budget", {"fields": ["spend", "max_budget", "budget_duration", "budget_reset_at"]}),
         ("Metadata", {"fields": ["metadata"]}),
         ("Record", {"fields": ["created_at", "updated_at"]}),
@@ -49,6 +58,7 @@ class EndUserAdmin(ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: EndUser | None = None) -> list[str]:
         # The id is what callers send as `user`: renaming it would split one end user's spend in two.
+        # The scope may change: end users from before scoping are the gateway's until moved to a team.
         return [*self.readonly_fields, "user_id"] if obj is not None else self.readonly_fields
 
     @display(description="Spend", ordering="spend")

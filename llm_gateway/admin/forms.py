@@ -1,10 +1,12 @@
-"""The admin's model-form base: JSON fields that must hold a list or an object."""
+"""The admin's model-form base: JSON fields that must hold a list or an object; alias targets checked."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 from django import forms
+
+from llm_gateway.model_access import aliases_outside, aliases_outside_message
 
 # Django would print these as "Rpm limit" and "Tpm limit".
 LIMIT_LABELS = {"rpm_limit": "RPM limit", "tpm_limit": "TPM limit", "rpm": "RPM", "tpm": "TPM"}
@@ -38,3 +40,21 @@ class JsonShapeForm(forms.ModelForm):
             elif not isinstance(value, shape):
                 self.add_error(name, f"Enter {_EXAMPLES[shape]}.")
         return cleaned_data
+
+
+def aliases_clean(form: forms.ModelForm, *, field: str, allow_lists: list[Any], owner: str) -> None:
+    """Add an error to ``field`` (aliases) if one points at a model group ``allow_lists`` do not allow.
+
+    Only lists the form cleaned (or the instance holds) are passed; one of the wrong shape is left
+    to ``JsonShapeForm`` to report.
+    """
+    aliases = form.cleaned_data.get(field)
+    if not isinstance(aliases, dict):
+        return
+    if not all(isinstance(target, str) and target for target in aliases.values()):
+        form.add_error(field, 'Each alias names a model group: {"alias": "model group"}.')
+        return
+    lists = [allowed for allowed in allow_lists if isinstance(allowed, list | tuple)]
+    outside = aliases_outside(aliases, *lists)
+    if outside:
+        form.add_error(field, aliases_outside_message(aliases, outside, owner))

@@ -19,8 +19,9 @@ from unfold.decorators import action, display
 from unfold.utils import display_for_label
 
 from llm_gateway.admin.display import secret_message, usd, usd_text
-from llm_gateway.admin.forms import LIMIT_LABELS, JsonShapeForm
+from llm_gateway.admin.forms import LIMIT_LABELS, JsonShapeForm, aliases_clean
 from llm_gateway.admin.team_scope import RelatedOnlyDropdownFilter, TeamScopedAdmin, administered_team_ids
+from llm_gateway.admin_locks import LOCKABLE_FIELDS, AdminLockError, admin_locks_lifted
 from llm_gateway.crypto import KEY_PREFIX, virtual_key_hash
 from llm_gateway.models import Team, VirtualKey
 from llm_gateway.selectors import virtual_key_list_manageable
@@ -46,6 +47,29 @@ class VirtualKeyForm(JsonShapeForm):
         model = VirtualKey
         fields = sorted(KEY_FIELDS)
         labels = {**LIMIT_LABELS, "user": "Owner", "model_max_budget": "Per-model budgets"}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean()
+        team = cleaned_data.get("team") if "team" in self.fields else self.instance.team
+        aliases_clean(
+            self,
+            field="aliases",
+            allow_lists=[cleaned_data.get("models", self.instance.models), team.models if team else []],
+            owner="this key",
+        )
+        return cleaned_data
+
+
+class TeamAdminVirtualKeyForm(VirtualKeyForm):
+    """The key form of a team admin: the limits a gateway admin set may be tightened, not lifted."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean()
+        if self.instance.pk is not None:
+            written = {name: cleaned_data[name] for name in LOCKABLE_FIELDS if name in cleaned_data}
+            for name in admin_locks_lifted(self.instance, written):
+                self.add_error(name, "A gateway admin set this: you may tighten it, not lift it.")
+        return cleaned_data
 
 
 _STATUS_LABELS = {"active": "success", "blocked": "danger", "expired": "warning"}
@@ -114,6 +138,7 @@ class VirtualKeyAdmin(TeamScopedAdmin):
         "token",
         "key_prefix",
         "status_label",
+        "locked",
         "spend",
         "budget_reset_at",
         "created_at",
@@ -127,7 +152,10 @@ class VirtualKeyAdmin(TeamScopedAdmin):
         _METADATA,
     )
     fieldsets = (
-        (None, {"fields": ["key_alias", "key_prefix", "status_label", "key_type", "team", "user"]}),
+        (
+            None,
+            {"fields": ["key_alias", "key_prefix", "status_label", "locked", "key_type", "team", "user"]},
+        ),
         ("Lifetime", {"fields": ["expires", "blocked"]}),
         _MODELS,
         ("Budget", {"fields": ["spend", "max_budget", "soft_budget", "budget_duration", "budget_reset_at"]}),
@@ -170,6 +198,13 @@ class VirtualKeyAdmin(TeamScopedAdmin):
                 )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_form(
+        self, request: HttpRequest, obj: VirtualKey | None = None, change: bool = False, **kwargs: Any
+    ) -> type[VirtualKeyForm]:
+        if self.is_team_scoped(request):
+            kwargs["form"] = TeamAdminVirtualKeyForm
+        return super().get_form(request, obj, change, **kwargs)
+
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         initial = super().get_changeform_initial_data(request)
         team_ids = administered_team_ids(request)
@@ -179,10 +214,14 @@ class VirtualKeyAdmin(TeamScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: VirtualKey, form: VirtualKeyForm, change: bool) -> None:
         fields = {name: value for name, value in form.cleaned_data.items() if name in KEY_FIELDS}
+        by_team_admin = self.is_team_scoped(request)
         if change:
-            virtual_key_update(key=obj, **fields)
+            # The form already copied its values onto `obj`: the service compares with the stored row
+            # (who set what: llm_gateway.admin_locks).
+            virtual_key_update(key=self.model.objects.get(pk=obj.pk), by_team_admin=by_team_admin, **fields)
+            obj.refresh_from_db()
             return
-        key, secret = virtual_key_create(**fields)
+        key, secret = virtual_key_create(by_team_admin=by_team_admin, **fields)
         # The admin goes on with `obj` (history entry, redirect): make it the row just created.
         obj.pk = key.pk
         obj.refresh_from_db()
@@ -223,6 +262,10 @@ class VirtualKeyAdmin(TeamScopedAdmin):
     def status(self, key: VirtualKey) -> tuple[str, str]:
         return key_status(key)
 
+    @display(description="Set by a gateway admin")
+    def locked(self, key: VirtualKey) -> str:
+        return ", ".join(key.admin_locked) or "-"
+
     @display(description="Status")
     def status_label(self, key: VirtualKey) -> SafeString:
         # unfold colours `label` displays in lists only; a read-only form field gets the HTML itself.
@@ -231,14 +274,21 @@ class VirtualKeyAdmin(TeamScopedAdmin):
     @action(description="Block selected keys", permissions=["change"], icon="block")
     def block(self, request: HttpRequest, queryset: QuerySet[VirtualKey]) -> None:
         for key in queryset:
-            virtual_key_block(key=key, blocked=True)
+            virtual_key_block(key=key, blocked=True, by_team_admin=self.is_team_scoped(request))
         messages.success(request, f"Blocked {len(queryset)} key(s): they are refused from now on.")
 
     @action(description="Unblock selected keys", permissions=["change"], icon="lock_open")
     def unblock(self, request: HttpRequest, queryset: QuerySet[VirtualKey]) -> None:
+        unblocked = 0
         for key in queryset:
-            virtual_key_block(key=key, blocked=False)
-        messages.success(request, f"Unblocked {len(queryset)} key(s).")
+            try:
+                virtual_key_block(key=key, blocked=False, by_team_admin=self.is_team_scoped(request))
+            except AdminLockError:
+                messages.error(request, f"The key “{key}” stays blocked: a gateway admin blocked it.")
+            else:
+                unblocked += 1
+        if unblocked:
+            messages.success(request, f"Unblocked {unblocked} key(s).")
 
     @action(description="Regenerate selected keys (the old secrets stop working)", permissions=["change"])
     def regenerate(self, request: HttpRequest, queryset: QuerySet[VirtualKey]) -> None:

@@ -15,7 +15,7 @@ from unfold.contrib.filters.admin import BooleanRadioFilter
 from unfold.decorators import action, display
 
 from llm_gateway.admin.display import usd, usd_text
-from llm_gateway.admin.forms import LIMIT_LABELS, JsonShapeForm
+from llm_gateway.admin.forms import LIMIT_LABELS, JsonShapeForm, aliases_clean
 from llm_gateway.admin.team_scope import TeamScopedAdmin, administered_team_ids, has_model_permission
 from llm_gateway.models import Membership, Team
 
@@ -41,6 +41,12 @@ class TeamForm(JsonShapeForm):
         model = Team
         fields = _TEAM_FIELDS
         labels = LIMIT_LABELS
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data = super().clean()
+        models = cleaned_data.get("models", self.instance.models)
+        aliases_clean(self, field="model_aliases", allow_lists=[models], owner="this team")
+        return cleaned_data
 
 
 class MembershipInline(TabularInline):

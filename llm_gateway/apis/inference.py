@@ -21,9 +21,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from llm_gateway.admission import prompt_tokens_estimate
 from llm_gateway.apis.errors import error_response
+from llm_gateway.apis.request_fields import model_check, request_fields_check, upstream_params
 from llm_gateway.authentication import Caller, caller_authenticate
 from llm_gateway.lookups import DeploymentSnapshot
-from llm_gateway.metering import BASIS, Meter, meter_start
+from llm_gateway.metering import BASIS, Meter, meter_finish, meter_finish_later, meter_start
 from llm_gateway.response_cache import CacheLookup, cache_lookup, request_controls
 from llm_gateway.router.core import Route, models_visible, route_headers, route_start
 from providers import engine
@@ -34,31 +35,19 @@ from providers.tokens import token_counter
 from providers.upstream import Operation, ResolvedDeployment
 
 JSON = "application/json"
-# The field each operation cannot do without, besides the model.
-REQUIRED_FIELD: dict[str, str] = {
-    "chat": "messages",
-    "text_completion": "prompt",
-    "embedding": "input",
-    "image_generation": "prompt",
-}
 STREAMING_OPERATIONS = frozenset({"chat", "text_completion"})
 
 
-def _parse_body(request: HttpRequest) -> dict[str, Any]:
+def _parse_body(request: HttpRequest, operation: Operation) -> dict[str, Any]:
+    """Return the request's JSON object, its fields checked (``request_fields``) before any admission."""
     try:
         body = orjson.loads(request.body)
     except orjson.JSONDecodeError as error:
         raise BadRequestError(f"The request body is not valid JSON: {error}.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise BadRequestError("The request body must be a JSON object.", code="invalid_json")
+    request_fields_check(operation, body)
     return body
-
-
-def _require(body: dict[str, Any], field: str) -> None:
-    if body.get(field) in (None, "", []):
-        raise BadRequestError(
-            f"Missing required parameter: '{field}'.", param=field, code="missing_required_parameter"
-        )
 
 
 def _upstream_body(body: dict[str, Any], stream: bool) -> dict[str, Any]:
@@ -123,9 +112,7 @@ class _Attempts:
     failed: Meter | None = None
 
     async def __call__(self, deployment: DeploymentSnapshot, upstream: ResolvedDeployment) -> _Answer:
-        call_body = {**deployment.default_params, **self.body}
-        call_body.pop("model", None)
-        call_body.pop("cache", None)  # the gateway's cache controls, not a provider parameter
+        call_body = upstream_params(deployment.default_params, self.body)  # drops gateway-only fields
         call_body = dict(engine.request_body_for(deployment.spec, call_body))
         meter = await meter_start(
             caller=self.caller,
@@ -153,6 +140,12 @@ class _Attempts:
             return _Answer(
                 meter, call_body, since, source=source, first_batch=first, first_token_ms=first_token_ms
             )
+        except asyncio.CancelledError:
+            # The client left (or the server is stopping) while the upstream worked on the request:
+            # the provider charges for it all the same, so it is billed, in a task of its own.
+            meter.upstream_finished(since)
+            meter_finish_later(meter, usage=None, cancelled=True)
+            raise
         except BaseException:
             meter.upstream_finished(since)
             await meter.release()
@@ -168,19 +161,16 @@ async def _serve(request: HttpRequest, operation: Operation, model: str | None =
     route = attempts = None
     try:
         caller = await caller_authenticate(request)
-        body = _parse_body(request)
-        model = model or body.get("model")
-        if not isinstance(model, str) or not model:
-            raise BadRequestError(
-                "Missing required parameter: 'model'.", param="model", code="missing_required_parameter"
-            )
-        _require(body, REQUIRED_FIELD[operation])
+        body = _parse_body(request, operation)
+        model = model_check(model or body.get("model"))
         stream = bool(body.get("stream")) and operation in STREAMING_OPERATIONS
         route = await route_start(caller, model, operation, body, len(request.body), stream)
         lookup = None
         if route.settings.cache.enabled:
             controls = request_controls(request, body, caller.key)
-            lookup = cache_lookup(route.settings.cache, operation, route.group, body, controls)
+            lookup = cache_lookup(
+                route.settings.cache, operation, route.group, body, controls, key=caller.key
+            )
         cached = await lookup.get() if lookup is not None else None
         if cached is not None:
             return await _cached_answer(cached, route, model, operation, body, stream)
@@ -190,7 +180,7 @@ async def _serve(request: HttpRequest, operation: Operation, model: str | None =
         headers = route_headers(route) if route is not None else {}
         if attempts is not None and attempts.failed is not None:
             attempts.failed.attempted(route.retries, route.fallbacks)
-            headers = await attempts.failed.finish(usage=None, error=error)
+            headers = await meter_finish(attempts.failed, usage=None, error=error)
         return error_response(error, headers=headers)
     meter = answer.meter
     meter.attempted(route.retries, route.fallbacks)
@@ -206,7 +196,7 @@ async def _serve(request: HttpRequest, operation: Operation, model: str | None =
     payload = answer.payload
     usage, basis = _usage_of(operation, payload, answer.body, deployment.upstream.model)
     images = len(payload.get("data") or ()) if operation == "image_generation" else 0
-    headers = await meter.finish(usage=usage, basis=basis, images=images, response=payload)
+    headers = await meter_finish(meter, usage=usage, basis=basis, images=images, response=payload)
     route.finished(deployment, tokens=int(usage.get("total_tokens") or 0))
     if lookup is not None:
         await lookup.put(payload, deployment.model_id)
@@ -234,16 +224,23 @@ async def _cached_answer(
             content_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **meter.headers},
         )
-    headers = await meter.finish(usage=usage, response=payload)
+    headers = await meter_finish(meter, usage=usage, response=payload)
     return HttpResponse(orjson.dumps(payload), content_type=JSON, headers=headers)
 
 
 async def _replay(payload: dict[str, Any], meter: Meter, include_usage: bool) -> AsyncIterator[bytes]:
     chunks = response_to_chunks(payload)
-    for chunk in chunks:
-        yield b"data: " + orjson.dumps(chunk) + b"\n\n"
     usage = payload.get("usage")
-    await meter.finish(usage=usage, time_to_first_token_ms=0)
+    replayed = False
+    try:
+        for chunk in chunks:
+            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+        replayed = True
+    finally:
+        # A client that leaves mid-replay still gets its (free) row, marked cancelled.
+        if not replayed:
+            meter_finish_later(meter, usage=usage, time_to_first_token_ms=0, cancelled=True)
+    await meter_finish(meter, usage=usage, time_to_first_token_ms=0)
     if include_usage and usage and chunks:
         closing = {key: chunks[-1][key] for key in ("id", "object", "created", "model") if key in chunks[-1]}
         yield b"data: " + orjson.dumps({**closing, "choices": [], "usage": usage}) + b"\n\n"
@@ -266,16 +263,6 @@ def _partial_usage(counted: dict[str, Any], reported: dict[str, Any] | None) -> 
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
-
-
-# Metering of streams cut short runs in its own task: the response task may be being cancelled.
-_finishing: set[asyncio.Task] = set()
-
-
-def _finish_in_background(meter: Meter, **outcome: Any) -> None:
-    task = asyncio.get_running_loop().create_task(meter.finish(**outcome))
-    _finishing.add(task)
-    task.add_done_callback(_finishing.discard)
 
 
 def _events(chunks: list[dict[str, Any]], tap: StreamTap) -> bytes:
@@ -327,12 +314,15 @@ async def _sse(
         )
         if not metered:
             tap.finish(None)
-            _finish_in_background(
+            # In a task of its own: the response task may be being cancelled. Without an upstream
+            # error, the stream was cut short by the client leaving (or the server stopping).
+            meter_finish_later(
                 meter,
                 usage=_partial_usage(tap.usage or {}, source.state.usage),
                 basis=BASIS.PARTIAL,
                 error=error,
                 time_to_first_token_ms=first_token_ms,
+                cancelled=error is None,
             )
 
 

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 1.0
 FAILURE_WINDOW_SECONDS = 60.0
-PREFIX = "{llm_gateway:router}"
+PREFIX = "llm_gateway:{router}"  # braces: a Redis Cluster hash tag, one slot for a script's keys
 IMMEDIATE = (RateLimitError, AuthenticationError, NotFoundError)
 
 # KEYS: the deployment's failure counter, the cooldown sorted set (member: model id, score: until, ms).
@@ -180,8 +180,15 @@ def cooldowns() -> LocalCooldowns | RedisCooldowns:
         from llm_gateway.conf import gateway_setting
 
         url = gateway_setting("REDIS_URL")
-        _cooldowns = RedisCooldowns(url) if url else LocalCooldowns()
+        _cooldowns = RedisCooldowns(url, prefix=cooldowns_prefix()) if url else LocalCooldowns()
     return _cooldowns
+
+
+def cooldowns_prefix() -> str:
+    """Return the prefix of the cooldown keys: ``{router}`` under the gateway's Redis prefix."""
+    from llm_gateway.conf import gateway_setting
+
+    return f"{gateway_setting('REDIS_PREFIX')}:{{router}}"
 
 
 def cooldowns_reset() -> None:

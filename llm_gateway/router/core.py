@@ -3,9 +3,11 @@
 ``Route.run(attempt)`` calls ``attempt(deployment, upstream)`` until one succeeds:
 
 1. The requested name becomes a model group through the key's aliases, then the team's, then
-   ``router_settings.model_group_alias``; the caller must be allowed the requested name or the group.
-2. Candidates are the group's deployments that are not cooling down, not found unhealthy by the
-   health checks (unless all are), and whose context window holds the prompt. Of those, the first
+   ``router_settings.model_group_alias``. Access is decided on that group, by the key's and the
+   team's allow-lists: an alias renames a group, it never grants one.
+2. Candidates are the group's deployments that may be called (none referencing an environment
+   variable it may not read), are not cooling down, not found unhealthy by the health checks
+   (unless all are), and whose context window holds the prompt. Of those, the first
    ``order`` tier is used; within it, the group's strategy picks one.
 3. A failure counts towards the deployment's cooldown when it is the deployment's fault. It is
    retried, on another deployment of the tier when there is one (immediately) or on the same one
@@ -13,8 +15,8 @@
    allows for that error; deployments that failed this request are skipped while others remain, so
    retries walk down the tiers.
 4. When the group gives up, the fallbacks for that error are tried in order, each as a group of its
-   own (with its own retries). ``total_timeout`` bounds the whole, and each attempt's timeout is cut
-   to what is left of it.
+   own (with its own retries); a fallback the caller may not use is skipped. ``total_timeout``
+   bounds the whole, and each attempt's timeout is cut to what is left of it.
 
 Callers make sure an attempt can be retried: a stream's attempt returns only once its first chunk
 arrived, and nothing is resent once a byte reached the client.
@@ -104,7 +106,7 @@ class Route:
             except APIError as error:
                 failure = error
             for fallback in dict.fromkeys(self.settings.fallbacks_for(self.group, failure)):
-                if fallback == self.group or self._time_left() == 0:
+                if fallback == self.group or not self.caller.may_use(fallback) or self._time_left() == 0:
                     continue
                 self.fallbacks += 1
                 try:
@@ -116,11 +118,17 @@ class Route:
             raise refused.error from None
 
     async def _group_run(self, group: str, attempt: Attempt[T]) -> tuple[T, DeploymentSnapshot]:
-        deployments = self.groups.get(group)
-        if not deployments:
+        grouped = self.groups.get(group)
+        if not grouped:
             raise NotFoundError(
                 f"The model group '{group}' (a fallback of '{self.group}') has no deployment.",
                 code="model_not_found",
+            )
+        deployments = [deployment for deployment in grouped if deployment.refused is None]
+        if not deployments:
+            raise ServiceUnavailableError(
+                f"No deployment of model group '{group}' can be called. {grouped[0].refused}",
+                code="deployment_misconfigured",
             )
         failed: set[str] = set()
         retried = 0
@@ -275,7 +283,7 @@ async def route_start(
     groups = await snapshots.deployments_get()
     settings = await snapshots.router_settings_get()
     group = group_resolve(caller, requested, settings)
-    if not caller.may_use(group) and not caller.may_use(requested):
+    if not caller.may_use(group):
         raise PermissionDeniedError(
             f"This key may not use model '{requested}'.", code="model_not_allowed", param="model"
         )
@@ -305,6 +313,16 @@ def route_headers(route: Route) -> dict[str, str]:
 
 
 async def models_visible(caller: Caller) -> list[str]:
-    """Return the model group names this caller may use, sorted."""
+    """Return the model groups this caller may use and the aliases it may call them by, sorted.
+
+    An alias is listed when the group it resolves to for this caller exists and may be used;
+    ``model_group_alias`` entries marked ``hidden`` are not listed.
+    """
     groups = await snapshots.deployments_get()
-    return sorted(name for name in groups if caller.may_use(name))
+    settings = await snapshots.router_settings_get()
+    names = set(groups) | (set(settings.model_group_alias) - settings.hidden_aliases)
+    if caller.key is not None:
+        names |= set(caller.key.aliases) | set(caller.key.team_aliases)
+    # Each name as route_start reads it: a group name an alias shadows means the alias's group.
+    resolved = {name: group_resolve(caller, name, settings) for name in names}
+    return sorted(name for name, group in resolved.items() if groups.get(group) and caller.may_use(group))

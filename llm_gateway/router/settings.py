@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.caching import DEFAULT_TTL
+from providers.caching import DEFAULT_TTL, NAMESPACE_PATTERN
 from providers.exceptions import (
     APIError,
     AuthenticationError,
@@ -48,24 +48,47 @@ RETRY_POLICY_FIELDS: tuple[tuple[str, type[APIError]], ...] = (
 )
 
 
+# Who shares response cache entries (CacheSettings.scope).
+CACHE_SCOPES = ("team", "global")
+
+
 class RouterSettingsError(ValueError):
     """A router setting has the wrong shape; the message names it."""
 
 
 @dataclass(frozen=True)
 class CacheSettings:
-    """The response cache: ``cache_responses`` and ``cache_params`` (``ttl``, ``namespace``)."""
+    """The response cache: ``cache_responses`` and ``cache_params`` (``ttl``, ``namespace``, ``scope``).
+
+    ``ttl`` is also the longest a request's own ``ttl`` may keep an entry. ``namespace``, when set, is
+    one more key prefix inside the cache's own. ``scope`` (not in LiteLLM) says who shares entries:
+    ``team`` (the default: a team's keys share theirs, a key without a team and the master key have
+    their own) or ``global`` (every caller shares every entry).
+    """
 
     enabled: bool = False
     ttl: float = DEFAULT_TTL
-    namespace: str = "llm_gateway:responses"
+    namespace: str | None = None
+    scope: str = "team"
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> CacheSettings:
         params = _mapping(raw, "cache_params")
         ttl = _seconds(params, "ttl", DEFAULT_TTL) or DEFAULT_TTL
-        namespace = params.get("namespace") or cls.namespace
-        return cls(enabled=bool(raw.get("cache_responses", False)), ttl=ttl, namespace=str(namespace))
+        namespace = params.get("namespace") or None
+        if not (namespace is None or (isinstance(namespace, str) and NAMESPACE_PATTERN.fullmatch(namespace))):
+            raise RouterSettingsError(
+                "router_settings.cache_params.namespace must be 1 to 64 letters, digits or '_.:-', "
+                f"not {namespace!r}"
+            )
+        scope = params.get("scope") or cls.scope
+        if scope not in CACHE_SCOPES:
+            raise RouterSettingsError(
+                f"router_settings.cache_params.scope must be one of {', '.join(CACHE_SCOPES)}, not {scope!r}"
+            )
+        return cls(
+            enabled=bool(raw.get("cache_responses", False)), ttl=ttl, namespace=namespace, scope=scope
+        )
 
 
 def _int(raw: Mapping[str, Any], name: str, default: int) -> int:
@@ -128,6 +151,28 @@ def _retry_policy(value: Any, where: str) -> dict[type[APIError], int]:
     return {classes[name]: _int(value, name, 0) for name in value if value[name] is not None}
 
 
+def _aliases(raw: Mapping[str, Any]) -> tuple[dict[str, str], frozenset[str]]:
+    """Read ``model_group_alias``: ``{"alias": "group"}`` or LiteLLM's ``{"alias": {"model": "group",
+    "hidden": true}}``; return the aliases and the hidden ones.
+
+    An alias only renames a group: who may call it is decided on the group it resolves to (the
+    router's access check), so a router alias cannot reach a group the caller's lists do not allow.
+    """
+    aliases, hidden = {}, set()
+    for alias, target in raw.items():
+        where = f"router_settings.model_group_alias[{alias!r}]"
+        if isinstance(target, Mapping):
+            if not isinstance(target.get("hidden", False), bool):
+                raise RouterSettingsError(f"{where}.hidden must be true or false")
+            if target.get("hidden"):
+                hidden.add(str(alias))
+            target = target.get("model")
+        if not isinstance(alias, str) or not alias or not isinstance(target, str) or not target:
+            raise RouterSettingsError(f'{where} must name a model group: "alias": "group"')
+        aliases[alias] = target
+    return aliases, frozenset(hidden)
+
+
 def _mapping(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     value = raw.get(name) or {}
     if not isinstance(value, Mapping):
@@ -141,6 +186,7 @@ class RouterSettings:
     # Not in LiteLLM: a strategy for some model groups, overriding routing_strategy for them.
     model_group_routing_strategy: dict[str, str] = field(default_factory=dict)
     model_group_alias: dict[str, str] = field(default_factory=dict)
+    hidden_aliases: frozenset[str] = frozenset()  # aliases /v1/models does not list
     num_retries: int = 0
     retry_policy: dict[type[APIError], int] = field(default_factory=dict)
     model_group_retry_policy: dict[str, dict[type[APIError], int]] = field(default_factory=dict)
@@ -167,7 +213,7 @@ class RouterSettings:
             raise RouterSettingsError("router_settings must be a mapping")
         groups = _mapping(raw, "model_group_routing_strategy")
         group_policies = _mapping(raw, "model_group_retry_policy")
-        aliases = _mapping(raw, "model_group_alias")
+        aliases, hidden_aliases = _aliases(_mapping(raw, "model_group_alias"))
         return cls(
             routing_strategy=_strategy(
                 raw.get("routing_strategy") or "simple-shuffle", "router_settings.routing_strategy"
@@ -176,11 +222,8 @@ class RouterSettings:
                 str(group): _strategy(value, f"router_settings.model_group_routing_strategy[{group!r}]")
                 for group, value in groups.items()
             },
-            # LiteLLM also accepts {"alias": {"model": "group", "hidden": true}}.
-            model_group_alias={
-                str(alias): str(target.get("model") if isinstance(target, Mapping) else target)
-                for alias, target in aliases.items()
-            },
+            model_group_alias=aliases,
+            hidden_aliases=hidden_aliases,
             num_retries=_int(raw, "num_retries", 0),
             retry_policy=_retry_policy(raw.get("retry_policy"), "router_settings.retry_policy"),
             model_group_retry_policy={

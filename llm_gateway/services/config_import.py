@@ -6,7 +6,9 @@ nothing.
 Reference: https://docs.litellm.ai/docs/proxy/configs and https://docs.litellm.ai/docs/proxy/config_settings
 
 ``os.environ/NAME`` values are read from the environment at import, as LiteLLM does at load, except
-``api_key``, which stays a reference (the variable is read when the deployment is called).
+``api_key``, which stays a reference (the variable is read when the deployment is called). A
+deployment may reference only the variables ``llm_gateway.env_references`` allows; any other is an
+error with its line, and is never read.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import yaml
 from django.db import transaction
 
 from llm_gateway.crypto import CredentialDecryptionError, credential_decrypt
+from llm_gateway.env_references import env_reference_allowed, env_reference_refusal
 from llm_gateway.models import Deployment, GatewaySettings
 from llm_gateway.router.settings import RouterSettings, RouterSettingsError
 from llm_gateway.services.config_yaml import LineLoader, YamlMapping, YamlSequence, yaml_plain
 from llm_gateway.services.deployments import deployment_create, deployment_delete, deployment_update
-from providers.credentials import ENV_REFERENCE_PREFIX, env_reference
+from providers.credentials import ENV_REFERENCE_PREFIX, env_reference, env_reference_name
 from providers.exceptions import BadRequestError
 from providers.registry import model_resolve
 
@@ -455,6 +458,8 @@ def _endpoint_fields(params: YamlMapping, label: str, problems: _Problems) -> di
             problems.error(line, f"{label}.{name} must be a string")
         elif name == "api_key":
             fields[name] = value
+            if not _reference_allowed(value, f"{label}.api_key", line, problems):
+                continue
             if value.startswith(ENV_REFERENCE_PREFIX) and env_reference(value) is None:
                 problems.warning(
                     line,
@@ -498,6 +503,8 @@ def _resolved(value: Any, label: str, line: int, problems: _Problems) -> Any:
     if isinstance(value, list):
         return [_resolved(item, label, line, problems) for item in value]
     if isinstance(value, str) and value.startswith(ENV_REFERENCE_PREFIX):
+        if not _reference_allowed(value, label, line, problems):
+            return None
         resolved = env_reference(value)
         if resolved is None:
             problems.error(
@@ -505,6 +512,15 @@ def _resolved(value: Any, label: str, line: int, problems: _Problems) -> Any:
             )
         return resolved
     return value
+
+
+def _reference_allowed(value: str, label: str, line: int, problems: _Problems) -> bool:
+    """Return whether a deployment may read the variable ``value`` references; report it if not."""
+    name = env_reference_name(value)
+    if name is None or env_reference_allowed(name):
+        return True
+    problems.error(line, f"{label}: {env_reference_refusal([name])}")
+    return False
 
 
 def _unique_id(planned: PlannedDeployment, seen: dict[str, int], problems: _Problems) -> None:

@@ -112,6 +112,14 @@ async def deployment_probe(*, deployment: Deployment) -> ProbeResult:
             error_type="credential_error",
             error=str(error),
         )
+    if snapshot.refused is not None:  # not called, as the router does not call it
+        return ProbeResult(
+            healthy=False,
+            checked_at=checked_at,
+            latency_ms=0,
+            error_type="credential_error",
+            error=snapshot.refused,
+        )
     try:
         await _probe_call(snapshot)
     except APIError as error:

@@ -26,6 +26,9 @@ from llm_gateway.services.teams import membership_add
 
 # Fields a caller may set on a user's budget (LiteLLM's /user/new names).
 USER_BUDGET_FIELDS = BUDGET_SETTINGS
+# The allow-list of a user's first key when no models were given: LiteLLM's name for "no models of
+# its own". It names no model group, so the key may call nothing until models are given.
+NO_DEFAULT_MODELS = "no-default-models"
 
 
 def _password_set(user: AbstractBaseUser, password: str) -> None:
@@ -46,11 +49,13 @@ def user_create(
     is_admin: bool = False,
     teams: Sequence[Team] = (),
     key_create: bool = False,
+    key_models: Sequence[str] = (),
     **budget_fields: Any,
 ) -> tuple[AbstractBaseUser, VirtualKey | None, str | None]:
     """Create a user with their budget (``budget_fields``: USER_BUDGET_FIELDS), a member of ``teams``.
 
-    With ``key_create``, also create a key they own. Return the user, the key and its secret (shown
+    With ``key_create``, also create a key they own, allowed ``key_models`` only (none when empty:
+    an empty allow-list would allow every model). Return the user, the key and its secret (shown
     this once), or None twice when no key was made. Without a password the account cannot log in to
     the admin; it still owns keys and memberships. The budget row is made even without limits, so
     the user's spend is tracked from the start, as LiteLLM tracks every user's.
@@ -71,7 +76,7 @@ def user_create(
         membership_add(team=team, user=user, role=Membership.Role.MEMBER)
     if not key_create:
         return user, None, None
-    key, secret = virtual_key_create(user=user)
+    key, secret = virtual_key_create(user=user, models=list(key_models) or [NO_DEFAULT_MODELS])
     return user, key, secret
 
 

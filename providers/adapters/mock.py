@@ -2,9 +2,10 @@
 
 ``mock/<anything>`` answers every operation. ``mock_response`` sets the answer: a string (the reply
 text), or an exception instance or class (raised, as a real provider's failure would be).
-``mock_timeout=True`` waits for the call's timeout and then raises ``Timeout``. ``mock_delay`` (seconds)
-delays the answer. Any other model can be mocked by passing ``mock_response`` to a call. The model
-list (``respond_models``) names the deployment's model.
+``mock_timeout=True`` waits for the call's timeout and then raises ``Timeout``. ``mock_delay`` (seconds,
+at most ``MAX_DELAY``) delays the answer. Any other model can be mocked by passing ``mock_response`` to
+a call. The model list (``respond_models``) names the deployment's model. Images answer ``n`` from 1 to
+``MAX_IMAGES``, as OpenAI's images API does.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.exceptions import APIError, Timeout
+from providers.exceptions import APIError, BadRequestError, Timeout
 from providers.tokens import token_counter
 from providers.upstream import Operation, ResolvedDeployment
 
@@ -24,6 +25,8 @@ DEFAULT_RESPONSE = "This is a mock response from the LLM Gateway."
 
 EMBEDDING_DIMENSIONS = 8
 DEFAULT_TOKENIZER_MODEL = "gpt-4o"  # mock usage is counted as an OpenAI model would count it
+MAX_DELAY = 60.0  # seconds: a longer mock_delay waits this long
+MAX_IMAGES = 10
 
 
 @dataclass(slots=True)
@@ -66,10 +69,30 @@ def _vector(text: str) -> list[float]:
     return [round((byte - 128) / 128, 6) for byte in digest[:EMBEDDING_DIMENSIONS]]
 
 
+def _delay(body: Mapping[str, Any]) -> float:
+    delay = body.get("mock_delay") or 0
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not delay >= 0:  # NaN too
+        raise BadRequestError(
+            "Invalid 'mock_delay': expected a number of seconds, 0 or more.",
+            param="mock_delay",
+            code="invalid_value",
+        )
+    return min(float(delay), MAX_DELAY)
+
+
+def _images(body: Mapping[str, Any]) -> int:
+    n = body.get("n") or 1
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_IMAGES:
+        raise BadRequestError(
+            f"Invalid 'n': expected an integer from 1 to {MAX_IMAGES}.", param="n", code="invalid_value"
+        )
+    return n
+
+
 def respond(operation: Operation, body: Mapping[str, Any], deployment: ResolvedDeployment) -> MockReply:
     """Return the mock answer (or failure) for a call."""
     mocked = body.get("mock_response")
-    delay = float(body.get("mock_delay") or 0)
+    delay = _delay(body)
     if body.get("mock_timeout"):
         timeout = Timeout(
             f"Mock timeout after {deployment.timeout:g}s",
@@ -134,7 +157,9 @@ def _text_completion(body: Mapping[str, Any], deployment: ResolvedDeployment, te
 
 def _embedding(body: Mapping[str, Any], deployment: ResolvedDeployment, text: str) -> MockReply:
     inputs = body.get("input")
-    inputs = inputs if isinstance(inputs, list) else [inputs]
+    # One input: a string or an array of token ids. Several: an array of strings or of token arrays.
+    if not isinstance(inputs, list) or (inputs and isinstance(inputs[0], int)):
+        inputs = [inputs]
     data = []
     for index, item in enumerate(inputs):
         vector = _vector(str(item))
@@ -153,7 +178,7 @@ def _image(body: Mapping[str, Any], deployment: ResolvedDeployment, text: str) -
         item = {"b64_json": base64.b64encode(text.encode()).decode()}
     else:
         item = {"url": "https://example.com/mock-image.png"}
-    data = [dict(item, revised_prompt=body.get("prompt")) for _ in range(int(body.get("n") or 1))]
+    data = [dict(item, revised_prompt=body.get("prompt")) for _ in range(_images(body))]
     return MockReply(payload={"created": 0, "data": data})
 
 

@@ -222,7 +222,7 @@ class TestBudgetAlerts:
         assert upstream.last.json == {
             "type": "budget_alert",
             "entity": "end_user",
-            "entity_id": "customer-42",
+            "entity_id": str(customer.pk),
             "name": "Acme",
             "threshold": "50",
             "spend": "10.5000000000",

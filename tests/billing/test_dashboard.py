@@ -101,7 +101,7 @@ def counting_limiter(request, monkeypatch) -> Iterator[CountingReads]:
         counting = CountingLocalLimiter()
     else:
         url = request.getfixturevalue("redis_url")
-        prefix = f"test-dashboard-{uuid.uuid4().hex}"
+        prefix = f"{request.getfixturevalue('redis_prefix')}:dashboard-{uuid.uuid4().hex}"
         counting = CountingRedisLimiter(url, prefix=prefix)
     monkeypatch.setattr(billing.limits, "_limiter", counting)
     yield counting
@@ -333,6 +333,15 @@ def test_an_unknown_table_or_a_backwards_range_is_a_400(ledger):
     assert backwards.status_code == 400
     assert "The end comes before the start." in backwards.content.decode()
     assert too_long.status_code == 400
+
+
+def test_a_range_ending_on_the_last_representable_day_is_a_400_not_a_500(ledger):
+    client = client_for(user_make(superuser=True))
+
+    response = client.get(URL, {"start": "9999-12-01", "end": "9999-12-31"})
+
+    assert response.status_code == 400
+    assert "9999-12-30" in response.content.decode()
 
 
 def test_csv_cells_that_would_be_formulas_are_quoted(team_a):

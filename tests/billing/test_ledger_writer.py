@@ -51,9 +51,9 @@ async def rows_eventually(expected: int, timeout: float = 20) -> None:
 
 
 @pytest.fixture
-def stream(redis_url):
+def stream(redis_url, redis_prefix):
     """Return a stream name of this test's own, deleted afterwards."""
-    name = f"test:ledger:{uuid.uuid4().hex}"
+    name = f"{redis_prefix}:ledger-{uuid.uuid4().hex}"
     yield name
     redis.Redis.from_url(redis_url).delete(name, f"{name}:dead")
 
@@ -125,7 +125,7 @@ class TestBatchWriter:
 
     async def test_a_record_the_database_refuses_is_logged_whole_and_the_batch_stored(self, caplog):
         writer = BatchWriter(batch_size=1000, flush_interval=3600)
-        refused = usage_record_make(prompt_tokens=-1)  # fails the column's check constraint
+        refused = usage_record_make(created_at=None)  # a NOT NULL column: no bound can fit it
         stored = usage_record_make()
         await writer.write(refused)
         await writer.write(stored)
@@ -240,7 +240,7 @@ class TestLedgerWriter:
         writer = ledger_writer()
 
         assert isinstance(writer, RedisStreamWriter)
-        assert writer.stream == "llm_gateway:ledger"
+        assert writer.stream == f"{settings.GATEWAY['REDIS_PREFIX']}:ledger"
 
     async def test_closing_a_writer_never_used_does_nothing(self):
         await ledger_writer_close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import sys
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from billing.limits import RedisLimiter
+from billing.limits import RedisLimiter, redis_limiter
+from billing.limits.redis_script import SCRIPT
 from billing.limits.types import AdmissionPlan, BudgetLimit, RateLimit
 from providers.exceptions import RateLimitError, ServiceUnavailableError
 
@@ -67,8 +69,8 @@ asyncio.run(main(sys.argv[1], sys.argv[2], json.loads(sys.argv[3])))
 
 
 @pytest.fixture
-def prefix(redis_url):
-    name = f"test-limits-{uuid.uuid4().hex}"
+def prefix(redis_url, redis_prefix):
+    name = f"{redis_prefix}:limits-{uuid.uuid4().hex}"
     yield name
     client = redis.Redis.from_url(redis_url)
     names = list(client.scan_iter(match=f"{name}:*"))
@@ -138,16 +140,24 @@ def _plan(**fields) -> AdmissionPlan:
     return AdmissionPlan(request_id=f"req-{uuid.uuid4().hex}", **fields)
 
 
-async def test_it_reloads_the_script_after_the_server_forgot_it(redis_url, prefix):
+async def test_it_reloads_the_script_when_the_server_does_not_know_its_sha(redis_url, prefix, monkeypatch):
+    # What a restarted server answers is NOSCRIPT; a SHA no script has provokes the same answer
+    # without flushing the scripts of everyone else on the server.
+    unknown = "0" * 40
+    client = redis.Redis.from_url(redis_url)
+    assert client.script_exists(unknown) == [False]
+    monkeypatch.setattr(redis_limiter, "SCRIPT_SHA", unknown)
     limiter = RedisLimiter(redis_url, prefix=prefix)
     rate = RateLimit(scope="key", id="key-1", rpm=10)
-    await limiter.admit(_plan(rate_limits=(rate,)))
-    redis.Redis.from_url(redis_url).script_flush()
 
-    admission = await limiter.admit(_plan(rate_limits=(rate,)))
+    first = await limiter.admit(_plan(rate_limits=(rate,)))
+    second = await limiter.admit(_plan(rate_limits=(rate,)))
 
-    assert admission.headers["x-ratelimit-remaining-requests"] == "8"
+    assert first.headers["x-ratelimit-remaining-requests"] == "9"
+    assert second.headers["x-ratelimit-remaining-requests"] == "8"
+    assert client.script_exists(hashlib.sha1(SCRIPT.encode()).hexdigest()) == [True]
     await limiter.aclose()
+    client.close()
 
 
 async def test_it_uses_the_redis_clock_by_default(redis_url, prefix):

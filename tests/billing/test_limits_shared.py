@@ -46,7 +46,7 @@ async def make_limiter(request, clock):
         yield lambda **options: LocalLimiter(clock=clock, **options)
         return
     url = request.getfixturevalue("redis_url")
-    prefix = f"test-limits-{uuid.uuid4().hex}"
+    prefix = f"{request.getfixturevalue('redis_prefix')}:limits-{uuid.uuid4().hex}"
     created: list[RedisLimiter] = []
 
     def make(**options) -> RedisLimiter:

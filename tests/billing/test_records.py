@@ -75,7 +75,8 @@ def test_a_request_id_already_stored_is_skipped():
 
 
 def test_a_record_the_database_refuses_is_returned_and_the_rest_stored():
-    good, bad = usage_record_make(), usage_record_make(prompt_tokens=-1)  # fails the CHECK (>= 0)
+    good = usage_record_make()
+    bad = usage_record_make(created_at=None)  # a NOT NULL column: no bound can fit it
 
     result = ledger_entries_insert(records=[good, bad])
 

@@ -195,7 +195,7 @@ def test_spend_counts_the_current_budget_period_only():
     # The key's owner: a period that began 3 days ago.
     UserBudget.objects.create(user=user, budget_duration="1w", budget_reset_at=now + timedelta(days=4))
     key, _ = key_make(team=team, user=user, budget_duration="1d", budget_reset_at=now + timedelta(hours=21))
-    customer = end_user_make(max_budget=Decimal("50"))  # no duration: a lifetime budget
+    customer = end_user_make(team=team, max_budget=Decimal("50"))  # no duration: a lifetime budget
     owners = {"key_token": str(key.token), "team_id": str(team.team_id), "user_id": str(user.pk)}
     for moment, cost in (
         (now - timedelta(days=5, minutes=1), "10"),  # the team's previous period

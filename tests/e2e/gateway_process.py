@@ -1,8 +1,10 @@
 """A real gateway process for end-to-end tests: its own database, a free port, uvicorn.
 
 The database is SQLite in a temporary folder, or a fresh PostgreSQL database when DATABASE_URL
-points at PostgreSQL (CI's first pass). Tests seed it through ``run_python`` (the services, in a
-subprocess with the same environment) and talk to it over HTTP like any client would.
+points at PostgreSQL (CI's first pass). With Redis, its keys go under a prefix of its own inside the
+test session's (``redis_prefix``): gateways made by ``create`` never share a ledger stream or counters
+unless a test copies one's environment to another. Tests seed it through ``run_python`` (the
+services, in a subprocess with the same environment) and talk to it over HTTP like any client would.
 """
 
 from __future__ import annotations
@@ -53,15 +55,22 @@ class GatewayProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def redis_prefix(self) -> str:
+        """Return the prefix of every Redis key this gateway writes."""
+        return self.environment["GATEWAY_REDIS_PREFIX"]
+
     @classmethod
     def create(cls, var_dir: Path, extra_environment: dict[str, str] | None = None) -> GatewayProcess:
         environment = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+        session_prefix = os.environ.get("GATEWAY_REDIS_PREFIX", "test")
         environment.update(
             {
                 "GATEWAY_VAR_DIR": str(var_dir),
                 "GATEWAY_MASTER_KEY": MASTER_KEY,
                 "GATEWAY_CONFIG_REFRESH_SECONDS": "0.2",
                 "PYTHONPATH": str(REPO_ROOT),
+                "GATEWAY_REDIS_PREFIX": f"{session_prefix}:gw-{uuid.uuid4().hex[:8]}",
             }
         )
         gateway = cls(var_dir=var_dir, environment=environment)

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import os
 import signal
 import time
 from collections import Counter
@@ -10,15 +9,14 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-import redis
 
 from tests.e2e.gateway_process import GatewayProcess
 from tests.fakes.upstream import Reply
+from tests.redis_keys import keys_delete
 
 pytestmark = pytest.mark.redis
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
-REDIS_DB = 13  # a database of its own: the ledger stream and the limiter's counters are process-wide names
 
 SEED = """
 from llm_gateway.services.deployments import deployment_create
@@ -33,16 +31,8 @@ print(rpm, parallel, plain)
 
 
 @pytest.fixture(scope="module")
-def redis_db_url():
-    url = (os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15").rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    redis.Redis.from_url(url).flushdb()
-    yield url
-    redis.Redis.from_url(url).flushdb()
-
-
-@pytest.fixture(scope="module")
-def instances(tmp_path_factory, redis_db_url, _upstream_server):
-    first = GatewayProcess.create(tmp_path_factory.mktemp("gateway-a"), {"REDIS_URL": redis_db_url})
+def instances(tmp_path_factory, redis_url, _upstream_server):
+    first = GatewayProcess.create(tmp_path_factory.mktemp("gateway-a"), {"REDIS_URL": redis_url})
     secrets = first.run_python(SEED.format(base=_upstream_server.url)).split()
     second = GatewayProcess(var_dir=tmp_path_factory.mktemp("gateway-b"), environment=dict(first.environment))
     first.start()
@@ -50,6 +40,7 @@ def instances(tmp_path_factory, redis_db_url, _upstream_server):
     yield first, second, dict(zip(("rpm", "parallel", "plain"), secrets, strict=True))
     second.stop()
     first.destroy()
+    keys_delete(redis_url, first.redis_prefix)
 
 
 async def _post(client: httpx.AsyncClient, url: str, secret: str) -> httpx.Response:

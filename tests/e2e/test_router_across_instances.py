@@ -1,6 +1,5 @@
 """Cooldowns are shared: a deployment one gateway process saw failing is skipped by another one too."""
 
-import os
 import time
 
 import httpx
@@ -9,10 +8,10 @@ import redis
 
 from tests.e2e.gateway_process import GatewayProcess
 from tests.llm_gateway.router_harness import failing, requests_to
+from tests.redis_keys import keys_delete
 
 pytestmark = pytest.mark.redis
 
-REDIS_DB = 11  # a database of its own: cooldowns are process-wide names
 MESSAGES = [{"role": "user", "content": "Hi"}]
 
 SEED = """
@@ -30,18 +29,16 @@ print(secret)
 
 
 @pytest.fixture(scope="module")
-def instances(tmp_path_factory, _upstream_server):
-    url = (os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15").rsplit("/", 1)[0] + f"/{REDIS_DB}"
-    redis.Redis.from_url(url).flushdb()
-    first = GatewayProcess.create(tmp_path_factory.mktemp("router-a"), {"REDIS_URL": url})
+def instances(tmp_path_factory, redis_url, _upstream_server):
+    first = GatewayProcess.create(tmp_path_factory.mktemp("router-a"), {"REDIS_URL": redis_url})
     secret = first.run_python(SEED.format(base=_upstream_server.url)).strip()
     second = GatewayProcess(var_dir=tmp_path_factory.mktemp("router-b"), environment=dict(first.environment))
     first.start()
     second.start()
-    yield first, second, secret, redis.Redis.from_url(url)
+    yield first, second, secret, redis.Redis.from_url(redis_url)
     second.stop()
     first.destroy()
-    redis.Redis.from_url(url).flushdb()
+    keys_delete(redis_url, first.redis_prefix)
 
 
 def _chat(url: str, secret: str) -> httpx.Response:
@@ -64,7 +61,7 @@ def test_a_deployment_cooled_down_by_one_instance_is_skipped_by_the_other(instan
         if len(requests_to(upstream, "sick")) >= 2:
             break
     assert len(requests_to(upstream, "sick")) == 2  # allowed_fails=1: the second failure cools it down
-    assert server.zscore("{llm_gateway:router}:cooldowns", "sick") is not None
+    assert server.zscore(f"{first.redis_prefix}:{{router}}:cooldowns", "sick") is not None
 
     time.sleep(1.2)  # each instance reads the shared cooldowns at most once a second
     sick_before = len(requests_to(upstream, "sick"))

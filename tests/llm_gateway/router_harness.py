@@ -18,7 +18,7 @@ from django.test import AsyncClient
 
 from llm_gateway.conf import gateway_setting
 from llm_gateway.models import Deployment, GatewaySettings
-from llm_gateway.router.cooldowns import PREFIX, cooldowns_reset
+from llm_gateway.router.cooldowns import cooldowns_prefix, cooldowns_reset
 from llm_gateway.router.stats import stats
 from llm_gateway.services.deployments import deployment_create
 from llm_gateway.services.keys import virtual_key_create
@@ -40,7 +40,7 @@ def router_state_reset() -> None:
     url = gateway_setting("REDIS_URL")
     if url:
         server = redis.Redis.from_url(url)
-        keys = list(server.scan_iter(match=f"{PREFIX}:*"))
+        keys = list(server.scan_iter(match=f"{cooldowns_prefix()}:*"))
         if keys:
             server.delete(*keys)
 

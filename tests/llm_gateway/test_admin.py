@@ -240,7 +240,7 @@ class TestKeySecrets:
                 max_budget="12.50",
                 rpm_limit="60",
                 models='["gpt-4o", "claude-sonnet"]',
-                aliases='{"fast": "gpt-4o-mini"}',
+                aliases='{"fast": "gpt-4o"}',
                 model_max_budget='{"gpt-4o": 5}',
                 metadata="",
             ),
@@ -250,7 +250,7 @@ class TestKeySecrets:
         key.refresh_from_db()
         assert (key.key_alias, str(key.max_budget), key.rpm_limit) == ("tuned", "12.5000000000", 60)
         assert key.models == ["gpt-4o", "claude-sonnet"]
-        assert key.aliases == {"fast": "gpt-4o-mini"}
+        assert key.aliases == {"fast": "gpt-4o"}
         assert key.model_max_budget == {"gpt-4o": 5}
         assert key.metadata == {}
 
@@ -289,13 +289,13 @@ class TestDeploymentCredentials:
 
         admin_client.post(
             url("deployment", "change", deployment.pk),
-            deployment_form(deployment, api_key="os.environ/OPENAI_KEY_X"),
+            deployment_form(deployment, api_key="os.environ/LLM_OPENAI_KEY_X"),
         )
 
         deployment.refresh_from_db()
-        assert (deployment.credential, deployment.credential_env) == ("", "OPENAI_KEY_X")
+        assert (deployment.credential, deployment.credential_env) == ("", "LLM_OPENAI_KEY_X")
         html = admin_client.get(url("deployment", "change", deployment.pk)).content.decode()
-        assert "from $OPENAI_KEY_X" in html
+        assert "from $LLM_OPENAI_KEY_X" in html
 
     def test_it_removes_the_credential_when_asked(self, admin_client):
         deployment = deployment_make(api_key="sk-live-SECRET123")

@@ -18,6 +18,7 @@ from llm_gateway.admission import EXACT_COUNT_MAX_TOKENS, admission_plan, prompt
 from llm_gateway.crypto import virtual_key_hash
 from llm_gateway.lookups import KeySnapshot, LimitsSnapshot, deployment_snapshot, snapshots
 from llm_gateway.services.deployments import deployment_create
+from providers.price_table import model_info
 from tests.llm_gateway.factories import key_make
 
 QUOTE = quote_make({INPUT: Decimal("0.000001"), OUTPUT: Decimal("0.000002")}, source="test")
@@ -106,3 +107,34 @@ def test_the_next_budget_period_starts_with_nothing_spent(key, plan_for):
         limits.budget_reset_at + timedelta(days=1),
         Decimal("0"),
     )
+
+
+
+@pytest.mark.parametrize("max_tokens", [None, MAX_TOKENS])
+def test_every_choice_of_n_is_held_at_its_output_cap_with_or_without_max_tokens(key, max_tokens):
+    deployment = deployment_snapshot(
+        deployment_create(model_name="mini", provider="openai", model="gpt-4o-mini", api_key="sk-test")
+    )
+    # Without max_tokens a choice may reach the model's own output limit (the price table's).
+    cap = max_tokens or model_info("gpt-4o-mini", "openai")["max_output_tokens"]
+    counted = prompt_tokens_estimate("chat", "gpt-4o-mini", {"messages": SHORT})
+
+    def plan(n: int | None) -> AdmissionPlan:
+        body = {"messages": SHORT, "n": n, **({"max_tokens": max_tokens} if max_tokens else {})}
+        return admission_plan(
+            request_id="req-n",
+            key=key,
+            end_user=None,
+            deployment=deployment,
+            operation="chat",
+            body=body,
+            quote=QUOTE,
+            now=timezone.now(),
+        )
+
+    one, many = plan(None), plan(128)
+
+    assert cap > 1000 if max_tokens is None else cap == MAX_TOKENS
+    assert one.reserve == worst_case_cost(QUOTE, counted, cap)
+    assert many.reserve == worst_case_cost(QUOTE, counted, cap * 128)
+    assert many.estimated_tokens == counted + cap * 128

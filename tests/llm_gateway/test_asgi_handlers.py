@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 
+import orjson
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
@@ -21,6 +22,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.test.utils import override_settings
 from django.urls import path
 
+from gateway_project import urls as gateway_urls
 from llm_gateway.asgi_handlers import InferenceHandler
 from llm_gateway.lookups import snapshots
 from llm_gateway.services.deployments import deployment_create
@@ -53,7 +55,17 @@ async def stream_view(request):
     return StreamingHttpResponse(_parts(), content_type="text/event-stream")
 
 
-urlpatterns = [path("slow", slow_view), path("hello", hello_view), path("stream", stream_view)]
+async def broken_view(request):
+    raise RuntimeError("a bug in a view")
+
+
+urlpatterns = [
+    path("slow", slow_view),
+    path("hello", hello_view),
+    path("stream", stream_view),
+    path("broken", broken_view),
+]
+handler500 = gateway_urls.handler500  # the gateway's own, as in the root URLconf
 THIS_URLCONF = __name__
 
 
@@ -87,6 +99,7 @@ async def call(
         for index, part in enumerate(body)
     ]
     sent: list[dict] = []
+    host = [] if any(name == b"host" for name, _ in headers) else [(b"host", b"testserver")]
 
     async def receive() -> dict:
         if pending:
@@ -107,7 +120,7 @@ async def call(
         "raw_path": route.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"testserver"), *headers],
+        "headers": [*host, *headers],
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
@@ -222,4 +235,65 @@ async def test_a_body_over_the_upload_limit_is_refused_with_a_413():
 
     assert small[0]["status"] == 200
     assert start["status"] == 413
-    assert body["body"] == b"413 Payload too large"
+    assert (b"Content-Type", b"application/json") in start["headers"]
+    error = orjson.loads(body["body"])["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["code"] == "request_too_large"
+    assert "10 bytes" in error["message"]
+
+
+class BrokenHandler(InferenceHandler):
+    """The handler with a bug of its own, before any response started."""
+
+    def host_allowed(self, request) -> bool:
+        raise RuntimeError("a bug in the handler")
+
+
+def _internal_error(start: dict, body: dict) -> str:
+    """Assert a JSON 500 in OpenAI's shape with its request id; return the id."""
+    assert start["status"] == 500
+    headers = dict(start["headers"])
+    assert headers[b"Content-Type"] == b"application/json"
+    error = orjson.loads(body["body"])["error"]
+    assert error["message"] == "Internal server error"
+    assert error["type"] == "internal_server_error"
+    assert error["request_id"].startswith("req-")
+    assert headers[b"x-request-id"] == error["request_id"].encode()
+    assert b"Traceback" not in body["body"] and b"RuntimeError" not in body["body"]
+    return error["request_id"]
+
+
+@override_settings(ROOT_URLCONF=THIS_URLCONF)
+async def test_a_bug_in_a_view_is_a_json_500_with_a_request_id_that_the_log_names(caplog):
+    with caplog.at_level(logging.ERROR):
+        start, body = await call(InferenceHandler(), "/broken")
+
+    request_id = _internal_error(start, body)
+    logged = [record for record in caplog.records if request_id in record.getMessage()]
+    assert len(logged) == 1
+    assert "a bug in a view" in str(logged[0].exc_info[1])
+
+
+@override_settings(ROOT_URLCONF=THIS_URLCONF)
+async def test_a_bug_in_the_handler_itself_is_a_json_500_too(caplog):
+    with caplog.at_level(logging.ERROR):
+        start, body = await call(BrokenHandler(), "/hello")
+
+    request_id = _internal_error(start, body)
+    assert any(request_id in record.getMessage() and record.exc_info for record in caplog.records)
+
+
+@override_settings(ROOT_URLCONF=THIS_URLCONF, ALLOWED_HOSTS=["gateway.example"])
+async def test_a_host_outside_allowed_hosts_is_refused_with_a_json_400_before_the_view():
+    cancelled.clear()
+    handler = InferenceHandler()
+
+    start, body = await call(handler, "/hello", headers=[(b"host", b"evil.example")])
+    allowed = await call(handler, "/hello", headers=[(b"host", b"gateway.example")])
+    again = await call(handler, "/hello", headers=[(b"host", b"gateway.example:8443")])
+
+    assert start["status"] == 400
+    error = orjson.loads(body["body"])["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "invalid_host")
+    assert allowed[0]["status"] == 200
+    assert again[0]["status"] == 200

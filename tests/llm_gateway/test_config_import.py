@@ -26,7 +26,7 @@ MASTER_KEY = "sk-master-config-import"
 @pytest.fixture
 def config_env(monkeypatch):
     """The environment the full fixture config refers to (api keys stay unset: they are references)."""
-    monkeypatch.setenv("TEST_OPENAI_API_BASE", "https://openai-proxy.example/v1")
+    monkeypatch.setenv("LLM_TEST_OPENAI_API_BASE", "https://openai-proxy.example/v1")
 
 
 def config_write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
@@ -47,7 +47,7 @@ def test_it_imports_a_litellm_config(config_env):
     openai = rows["openai-gpt-4o"]
     assert (openai.model_name, openai.provider, openai.model) == ("gpt-4o", "openai", "gpt-4o")
     assert openai.api_base == "https://openai-proxy.example/v1"
-    assert (openai.credential_env, openai.credential) == ("TEST_OPENAI_API_KEY", "")
+    assert (openai.credential_env, openai.credential) == ("LLM_TEST_OPENAI_API_KEY", "")
     assert (openai.rpm, openai.tpm, openai.timeout) == (600, 200000, 30.0)
     assert openai.extra_params == {"drop_params": True, "extra_headers": {"X-Team": "research"}}
     assert openai.model_info == {"base_model": "gpt-4o-2024-08-06", "input_cost_per_token": 0.0000025}
@@ -91,8 +91,8 @@ def test_it_reports_what_it_ignores_with_lines(config_env):
     )
     assert any("line 59: general_settings.database_url: ignored" in warning for warning in report.warnings)
     assert any(
-        "line 6: model_list[0].litellm_params.api_key: environment variable TEST_OPENAI_API_KEY is not set"
-        in warning
+        "line 6: model_list[0].litellm_params.api_key: environment variable LLM_TEST_OPENAI_API_KEY "
+        "is not set" in warning
         for warning in report.warnings
     )
 
@@ -236,7 +236,7 @@ def test_an_unknown_provider_names_the_line_and_nothing_is_written():
 
 
 def test_a_missing_environment_variable_is_named(tmp_path, monkeypatch):
-    monkeypatch.delenv("TEST_AZURE_API_BASE", raising=False)
+    monkeypatch.delenv("LLM_TEST_AZURE_API_BASE", raising=False)
     path = config_write(
         tmp_path,
         """
@@ -244,7 +244,7 @@ def test_a_missing_environment_variable_is_named(tmp_path, monkeypatch):
           - model_name: gpt-4o
             litellm_params:
               model: azure/gpt-4o-eu
-              api_base: os.environ/TEST_AZURE_API_BASE
+              api_base: os.environ/LLM_TEST_AZURE_API_BASE
         """,
     )
 
@@ -253,7 +253,7 @@ def test_a_missing_environment_variable_is_named(tmp_path, monkeypatch):
 
     assert raised.value.errors == [
         f"{path}, line 5: model_list[0].litellm_params.api_base: "
-        "environment variable TEST_AZURE_API_BASE is not set"
+        "environment variable LLM_TEST_AZURE_API_BASE is not set"
     ]
 
 

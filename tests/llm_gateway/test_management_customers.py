@@ -1,11 +1,19 @@
-"""The /customer endpoints (end users) with the master key."""
+"""The /customer endpoints (end users): with the master key, and team admins within their own team."""
 
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, transaction
 
-from llm_gateway.models import EndUser
-from tests.llm_gateway.management_factories import assert_openai_error, end_user_make
+from llm_gateway.end_user_scopes import EndUserScope
+from llm_gateway.models import EndUser, Membership
+from tests.llm_gateway.management_factories import (
+    assert_openai_error,
+    end_user_make,
+    member_make,
+    team_make,
+    user_make,
+)
 
 pytest_plugins = ["tests.llm_gateway.management_factories"]
 pytestmark = pytest.mark.django_db
@@ -145,3 +153,140 @@ def test_block_needs_ids(api):
     assert_openai_error(
         api.post("/customer/block", {"user_ids": []}), 400, "invalid_request_error", "user_ids"
     )
+
+
+def team_customer(team, user_id: str, **fields) -> EndUser:
+    return end_user_make(user_id=user_id, scope=EndUserScope(team_id=str(team.team_id)), **fields)
+
+
+class TestTeamScope:
+    """The same id in two teams is two customers; a team admin reaches only their own team's."""
+
+    def test_a_team_admin_creates_customers_in_their_own_team(self, api, team_a, team_b, team_a_manager):
+        team_customer(team_b, "cust")
+
+        response = api.post("/customer/new", {"user_id": "cust", "max_budget": 5}, key=team_a_manager.secret)
+
+        assert response.status_code == 200, response.content
+        assert response.json()["team_id"] == str(team_a.team_id)
+        assert sorted(EndUser.objects.values_list("team__team_alias", "user_id")) == [
+            ("team-a", "cust"),
+            ("team-b", "cust"),
+        ]
+
+    def test_the_same_id_in_one_team_is_refused(self, api, team_a, team_a_manager):
+        team_customer(team_a, "cust")
+
+        response = api.post("/customer/new", {"user_id": "cust"}, key=team_a_manager.secret)
+
+        assert_openai_error(response, 400, "invalid_request_error", "user_id")
+
+    def test_a_team_admin_cannot_read_change_block_or_delete_another_teams_customer(
+        self, api, team_a, team_b, team_a_manager
+    ):
+        theirs = team_customer(team_b, "cust-b", max_budget=Decimal("1"))
+        key = team_a_manager.secret
+
+        for response in (
+            api.get("/customer/info", {"end_user_id": "cust-b"}, key=key),
+            api.post("/customer/update", {"user_id": "cust-b", "max_budget": 1000}, key=key),
+            api.post("/customer/delete", {"user_ids": ["cust-b"]}, key=key),
+            api.post("/customer/unblock", {"user_ids": ["cust-b"]}, key=key),
+        ):
+            assert_openai_error(response, 404, "not_found_error")
+        # Blocking an id not seen yet creates it: in the caller's own team, never in another.
+        blocked = api.post("/customer/block", {"user_ids": ["cust-b"]}, key=key).json()["blocked_users"]
+
+        assert [(row["user_id"], row["team_id"]) for row in blocked] == [("cust-b", str(team_a.team_id))]
+        theirs.refresh_from_db()
+        assert (theirs.max_budget, theirs.blocked) == (Decimal("1"), False)
+        assert [row["user_id"] for row in api.get("/customer/list", key=key).json()] == ["cust-b"]
+        assert api.get("/customer/list", key=key).json()[0]["team_id"] == str(team_a.team_id)
+
+    @pytest.mark.parametrize(
+        ("method", "path", "body"),
+        [
+            ("get", "/customer/info", {"end_user_id": "cust-b"}),
+            ("get", "/customer/list", {}),
+            ("post", "/customer/new", {"user_id": "cust-b"}),
+            ("post", "/customer/update", {"user_id": "cust-b", "max_budget": 1000}),
+            ("post", "/customer/delete", {"user_ids": ["cust-b"]}),
+            ("post", "/customer/block", {"user_ids": ["cust-b"]}),
+            ("post", "/customer/unblock", {"user_ids": ["cust-b"]}),
+        ],
+    )
+    def test_naming_another_team_is_403_whether_it_exists_or_not(
+        self, api, team_a, team_b, team_a_manager, method, path, body
+    ):
+        team_customer(team_b, "cust-b")
+
+        for team_id in (str(team_b.team_id), "00000000-0000-4000-8000-000000000000"):
+            response = getattr(api, method)(path, {**body, "team_id": team_id}, key=team_a_manager.secret)
+            assert_openai_error(response, 403, "permission_error")
+        assert EndUser.objects.get().max_budget is None
+        assert EndUser.objects.get().team == team_b
+
+    def test_a_session_team_admin_of_two_teams_names_one(self, api, team_a, team_b, team_a_admin_client):
+        alice = Membership.objects.get(team=team_a).user
+        member_make(team=team_b, user=alice, role=Membership.Role.ADMIN)
+
+        unnamed = team_a_admin_client.post("/customer/new", {"user_id": "cust"})
+        assert_openai_error(unnamed, 400, "invalid_request_error", "team_id")
+        named = {"user_id": "cust", "team_id": str(team_b.team_id)}
+        response = team_a_admin_client.post("/customer/new", named)
+
+        assert response.status_code == 200, response.content
+        assert EndUser.objects.get().team == team_b
+
+    def test_a_team_admin_lists_only_their_teams_customers(self, api, team_a, team_b, team_a_admin_client):
+        team_customer(team_a, "mine")
+        team_customer(team_b, "theirs")
+        end_user_make(user_id="gateways")
+
+        listed = team_a_admin_client.get("/customer/list").json()
+
+        assert [row["user_id"] for row in listed] == ["mine"]
+
+    def test_the_master_key_names_a_team_or_none(self, api, team_a, team_b):
+        team_customer(team_a, "cust", alias="A's")
+        team_customer(team_b, "cust", alias="B's")
+        end_user_make(user_id="cust", alias="gateway's")
+
+        assert api.get("/customer/info", {"end_user_id": "cust"}).json()["alias"] == "gateway's"
+        info = api.get("/customer/info", {"end_user_id": "cust", "team_id": str(team_b.team_id)}).json()
+        assert (info["alias"], info["team_id"]) == ("B's", str(team_b.team_id))
+        api.post("/customer/block", {"user_ids": ["cust"], "team_id": str(team_a.team_id)})
+        blocked = sorted(EndUser.objects.values_list("alias", "blocked"))
+        assert blocked == [("A's", True), ("B's", False), ("gateway's", False)]
+        assert len(api.get("/customer/list").json()) == 3
+        listed = api.get("/customer/list", {"team_id": str(team_a.team_id)}).json()
+        assert [row["alias"] for row in listed] == ["A's"]
+
+    def test_the_master_key_gets_404_for_a_team_that_does_not_exist(self, api):
+        response = api.get("/customer/list", {"team_id": "00000000-0000-4000-8000-000000000000"})
+
+        assert_openai_error(response, 404, "not_found_error")
+
+    def test_a_plain_key_may_not_manage_customers(self, api, team_a_key):
+        assert_openai_error(api.get("/customer/list", key=team_a_key.secret), 403, "permission_error")
+
+    def test_a_key_owners_customers_show_their_owner(self, api):
+        owner = user_make(username="olga")
+        EndUser.objects.create(user_id="cust", owner=owner)
+
+        (row,) = api.get("/customer/list").json()
+
+        assert (row["team_id"], row["owner_user_id"]) == (None, "olga")
+
+
+def test_a_user_id_is_unique_within_each_scope_in_the_database(db):
+    team, owner = team_make(), user_make()
+    for scope in ({}, {"team": team}, {"owner": owner}):
+        EndUser.objects.create(user_id="cust", **scope)
+
+    assert EndUser.objects.filter(user_id="cust").count() == 3
+    for scope in ({}, {"team": team}, {"owner": owner}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            EndUser.objects.create(user_id="cust", **scope)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        EndUser.objects.create(user_id="other", team=team, owner=owner)  # one scope only

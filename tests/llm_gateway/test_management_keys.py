@@ -57,7 +57,7 @@ def test_it_generates_a_key_and_shows_its_secret_once(api, team_a):
     key = VirtualKey.objects.get(token=body["token"])
     assert body["key"].startswith("sk-")
     assert key.key_hash == virtual_key_hash(body["key"])
-    assert body["key_name"] == key.key_prefix == f"{body['key'][:7]}...{body['key'][-4:]}"
+    assert body["key_name"] == key.key_prefix == f"sk-...{body['key'][-4:]}"
     assert virtual_key_hash(body["key"]) not in response.content.decode()
     assert body["team_id"] == str(team_a.team_id)
     assert body["user_id"] == "bob"
@@ -95,11 +95,11 @@ def test_it_turns_duration_into_expires(api):
 
 
 def test_it_takes_a_custom_secret(api):
-    response = api.post("/key/generate", {"key": "sk-my-own-custom-secret"})
+    response = api.post("/key/generate", {"key": "sk-my-own-custom-secret-0123456789"})
 
     assert response.status_code == 200
-    assert response.json()["key"] == "sk-my-own-custom-secret"
-    assert api.get("/key/info", key="sk-my-own-custom-secret").status_code == 200
+    assert response.json()["key"] == "sk-my-own-custom-secret-0123456789"
+    assert api.get("/key/info", key="sk-my-own-custom-secret-0123456789").status_code == 200
 
 
 @pytest.mark.parametrize("secret", ["my-secret", "sk-", "sk-master-test"])
@@ -108,9 +108,9 @@ def test_it_refuses_a_custom_secret_without_prefix_or_taken(api, secret):
 
 
 def test_it_refuses_a_custom_secret_already_in_use(api):
-    api.post("/key/generate", {"key": "sk-shared-secret"})
+    api.post("/key/generate", {"key": "sk-shared-secret-0123456789abcdef"})
 
-    response = api.post("/key/generate", {"key": "sk-shared-secret"})
+    response = api.post("/key/generate", {"key": "sk-shared-secret-0123456789abcdef"})
 
     assert_openai_error(response, 400, "invalid_request_error", "key")
     assert VirtualKey.objects.count() == 1
@@ -323,10 +323,11 @@ def test_regenerate_replaces_the_secret(api, team_a_key):
 
 
 def test_regenerate_by_path_with_a_custom_new_key(api, team_a_key):
-    response = api.post(f"/key/{team_a_key.token}/regenerate", {"new_key": "sk-brand-new-secret"})
+    new_key = "sk-brand-new-secret-0123456789abc"
+    response = api.post(f"/key/{team_a_key.token}/regenerate", {"new_key": new_key})
 
-    assert response.json()["key"] == "sk-brand-new-secret"
-    assert api.get("/key/info", key="sk-brand-new-secret").status_code == 200
+    assert response.json()["key"] == "sk-brand-new-secret-0123456789abc"
+    assert api.get("/key/info", key="sk-brand-new-secret-0123456789abc").status_code == 200
 
 
 def test_regenerate_needs_a_key(api):

@@ -75,13 +75,13 @@ def test_new_keeps_an_environment_reference_and_shows_it(api):
         "/model/new",
         {
             "model_name": "m",
-            "litellm_params": {"model": "openai/gpt-4o", "api_key": "os.environ/OPENAI_KEY_2"},
+            "litellm_params": {"model": "openai/gpt-4o", "api_key": "os.environ/LLM_OPENAI_KEY_2"},
         },
     ).json()
 
     deployment = Deployment.objects.get(model_id=body["model_info"]["id"])
-    assert (deployment.credential, deployment.credential_env) == ("", "OPENAI_KEY_2")
-    assert body["litellm_params"]["api_key"] == "os.environ/OPENAI_KEY_2"
+    assert (deployment.credential, deployment.credential_env) == ("", "LLM_OPENAI_KEY_2")
+    assert body["litellm_params"]["api_key"] == "os.environ/LLM_OPENAI_KEY_2"
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_new_accepts_credentials_as_environment_references(api):
             "model_name": "m",
             "litellm_params": {
                 "model": "gpt-4o",
-                "aws_secret_access_key": "os.environ/AWS_SECRET",
+                "aws_secret_access_key": "os.environ/LLM_AWS_SECRET",
                 "input_cost_per_token": 0.000001,
             },
         },
@@ -215,13 +215,13 @@ def test_delete_of_an_unknown_model_is_404(api):
 @pytest.mark.parametrize("path", ["/model/info", "/v1/model/info"])
 def test_info_lists_deployments_without_credentials(api, path):
     deployment_make(model_id="d1", model_name="a")
-    deployment_make(model_id="d2", model_name="b", api_key="os.environ/B_KEY")
+    deployment_make(model_id="d2", model_name="b", api_key="os.environ/LLM_B_KEY")
 
     response = api.get(path)
 
     data = response.json()["data"]
     assert [(entry["model_name"], entry["model_info"]["id"]) for entry in data] == [("a", "d1"), ("b", "d2")]
-    assert [entry["litellm_params"]["api_key"] for entry in data] == [None, "os.environ/B_KEY"]
+    assert [entry["litellm_params"]["api_key"] for entry in data] == [None, "os.environ/LLM_B_KEY"]
     assert_no_credential(response)
 
 

@@ -72,7 +72,7 @@ def test_new_without_user_id_makes_one_up(api):
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        ({"user_id": "x", "models": ["gpt-4o"]}, "models"),
+        ({"user_id": "x", "models": "gpt-4o"}, "models"),
         ({"user_id": "x", "spend": 3}, "spend"),
         ({"user_id": "x", "max_budget": -1}, "max_budget"),
         ({"user_id": "x", "soft_budget": "lots"}, "soft_budget"),

@@ -17,6 +17,8 @@ from billing.ledger import ledger_writer_close
 from billing.ledger.consumer import ledger_drain
 from billing.models import LedgerEntry
 from llm_gateway.response_cache import stores_clear
+from llm_gateway.router.settings import CacheSettings, RouterSettingsError
+from llm_gateway.services.teams import team_create
 from tests.llm_gateway.router_harness import (
     chat,
     deployment_on,
@@ -221,3 +223,89 @@ async def test_without_the_setting_nothing_is_cached(upstream):
         assert "x-litellm-cache-hit" not in await chat(client, secret)
 
     assert len(upstream.requests) == 2
+
+
+async def _team_key(alias: str, team=None):
+    """Create a key in ``team`` (a new team when None); return its secret."""
+    team = team or await sync_to_async(team_create)(team_alias=f"team-{alias}")
+    return (await key_create(key_alias=alias, team=team))[1]
+
+
+async def test_an_answer_cached_for_one_team_is_not_served_to_another_or_to_a_key_without_a_team(
+    upstream, cached
+):
+    _, no_team = cached
+    team_a = await sync_to_async(team_create)(team_alias="a")
+    first, second = await _team_key("a-1", team_a), await _team_key("a-2", team_a)
+    other_team = await _team_key("b")
+    client = AsyncClient()
+
+    answers = [await chat(client, secret) for secret in (first, second, other_team, no_team, no_team)]
+
+    assert ["x-litellm-cache-hit" in answer for answer in answers] == [False, True, False, False, True]
+    assert len(upstream.requests) == 3
+
+
+async def test_the_master_key_has_an_entry_scope_of_its_own(upstream, cached, settings):
+    settings.GATEWAY = {**settings.GATEWAY, "MASTER_KEY": "sk-master-cache-0123456789abcdef0123456789"}
+    _, secret = cached
+    client = AsyncClient()
+
+    await chat(client, secret)
+    master = await chat(client, settings.GATEWAY["MASTER_KEY"])
+    master_again = await chat(client, settings.GATEWAY["MASTER_KEY"])
+
+    assert "x-litellm-cache-hit" not in master
+    assert master_again["x-litellm-cache-hit"] == "True"
+    assert len(upstream.requests) == 2
+
+
+async def test_with_scope_global_every_caller_shares_entries(upstream, cached):
+    await router_settings_set(cache_responses=True, cache_params={"ttl": 60, "scope": "global"})
+    _, no_team = cached
+    team_b = await _team_key("b")
+    client = AsyncClient()
+
+    await chat(client, no_team)
+    shared = await chat(client, team_b)
+
+    assert shared["x-litellm-cache-hit"] == "True"
+    assert len(upstream.requests) == 1
+
+
+@pytest.mark.parametrize("cache_params", [{"scope": "tenant"}, {"scope": ["team"]}, {"namespace": "a b"}])
+def test_router_settings_refuse_a_bad_cache_scope_or_namespace(cache_params):
+    with pytest.raises(RouterSettingsError, match="cache_params"):
+        CacheSettings.parse({"cache_responses": True, "cache_params": cache_params})
+
+
+async def test_a_key_with_no_allowed_list_may_not_pick_a_namespace(upstream, cached):
+    _, secret = cached
+    client = AsyncClient()
+
+    refused = await chat(client, secret, cache={"namespace": "mine"})
+    allowed = await chat(client, secret, cache={"no-cache": True, "no-store": True, "ttl": 5})
+
+    assert refused.status_code == 403
+    assert orjson.loads(refused.content)["error"]["param"] == "cache"
+    assert allowed.status_code == 200
+
+
+async def test_a_key_that_lists_namespace_caches_apart_in_each_namespace(upstream, cached):
+    _, secret = await key_create(key_alias="namer", allowed_cache_controls=["namespace"])
+    client = AsyncClient()
+
+    answers = [await chat(client, secret, cache={"namespace": name}) for name in ("one", "two", "one")]
+
+    assert ["x-litellm-cache-hit" in answer for answer in answers] == [False, False, True]
+    assert len(upstream.requests) == 2
+
+
+async def test_a_namespace_over_64_characters_is_a_400_naming_cache(upstream, cached):
+    _, secret = await key_create(key_alias="namer", allowed_cache_controls=["namespace"])
+
+    response = await chat(AsyncClient(), secret, cache={"namespace": "n" * 65})
+
+    assert response.status_code == 400
+    assert orjson.loads(response.content)["error"]["param"] == "cache"
+    assert upstream.requests == []

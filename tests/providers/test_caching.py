@@ -1,6 +1,5 @@
 import asyncio
 import logging
-import os
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -44,22 +43,6 @@ class OtherAnswer(BaseModel):
 
 
 @pytest.fixture
-def redis_url() -> str:
-    """Return a reachable Redis URL (database 15); skip without Redis, fail when CI is "true"."""
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
-    client = redis.Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.exceptions.RedisError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {url} is unreachable and CI=true requires it: {error}")
-        pytest.skip(f"Redis at {url} is unreachable ({error}); start redis-server to run this test")
-    finally:
-        client.close()
-    return url
-
-
-@pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
@@ -67,8 +50,8 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def namespace(redis_client: redis.Redis) -> Iterator[str]:
-    name = f"test:caching:{uuid.uuid4().hex}"
+def namespace(redis_client: redis.Redis, redis_prefix: str) -> Iterator[str]:
+    name = f"{redis_prefix}:caching:{uuid.uuid4().hex}"
     yield name
     for key in redis_client.scan_iter(match=f"{name}*"):
         redis_client.delete(key)
@@ -272,6 +255,20 @@ def test_controls_reject_an_unknown_key_by_name() -> None:
 def test_controls_reject_a_bad_value(cache: dict) -> None:
     with pytest.raises(BadRequestError):
         cache_controls(cache)
+
+
+@pytest.mark.parametrize("namespace", ["x" * 65, "a*", "a b", "team\nb", "ns?", "[ns]", "ns/1", 5])
+def test_controls_refuse_a_namespace_that_is_long_or_not_a_safe_name(namespace) -> None:
+    with pytest.raises(BadRequestError, match="namespace") as raised:
+        cache_controls({"namespace": namespace})
+
+    assert raised.value.param == "cache"
+
+
+def test_controls_take_a_namespace_of_64_safe_characters() -> None:
+    name = "Team_a.b:c-" + "x" * 53
+
+    assert cache_controls({"namespace": name}).namespace == name
 
 
 def test_controls_reject_a_non_object() -> None:

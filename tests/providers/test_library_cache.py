@@ -231,9 +231,9 @@ async def test_an_async_stream_replays_from_the_cache(upstream, local_cache, aca
 
 
 @pytest.fixture
-def redis_namespace(redis_url):
+def redis_namespace(redis_url, redis_prefix):
     """Return a fresh namespace in the test Redis; delete its keys afterwards."""
-    name = f"test:library-cache:{uuid.uuid4().hex}"
+    name = f"{redis_prefix}:library-cache:{uuid.uuid4().hex}"
     yield name
     client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(match=f"{name}:*"):

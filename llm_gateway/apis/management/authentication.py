@@ -14,12 +14,18 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import AbstractBaseUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
 
 from llm_gateway.authentication import presented_key
 from llm_gateway.conf import gateway_setting
 from llm_gateway.crypto import secrets_equal
+from llm_gateway.login_throttle import (
+    THROTTLED_MESSAGE,
+    client_address,
+    login_failure_record,
+    login_throttled,
+)
 from llm_gateway.models import VirtualKey
 from llm_gateway.selectors import team_ids_administered, virtual_key_get_by_secret
 
@@ -78,17 +84,25 @@ class ManagementCaller:
 
 
 class GatewayKeyAuthentication(BaseAuthentication):
-    """Authenticate the master key or a virtual key; refuse unknown, blocked and expired keys (401)."""
+    """Authenticate the master key or a virtual key; refuse unknown, blocked and expired keys (401).
+
+    Unknown keys count as failed logins of the client's address: past the limit, its attempts are
+    refused with 429 before any key is looked at (llm_gateway.login_throttle).
+    """
 
     def authenticate(self, request: Request) -> tuple[ManagementCaller, VirtualKey | None] | None:
         secret = presented_key(request._request)
         if not secret:
             return None
+        address = client_address(request._request)
+        if login_throttled(address=address):
+            raise Throttled(wait=gateway_setting("LOGIN_FAILURE_WINDOW_SECONDS"), detail=THROTTLED_MESSAGE)
         master = gateway_setting("MASTER_KEY")
         if master and secrets_equal(secret, master):
             return ManagementCaller.master(), None
         key = virtual_key_get_by_secret(secret=secret)
         if key is None:
+            login_failure_record(address=address)
             raise AuthenticationFailed("Invalid API key.")
         if key.blocked:
             raise AuthenticationFailed("This API key is blocked.")

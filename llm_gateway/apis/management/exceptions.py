@@ -84,6 +84,8 @@ def openai_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, APIError):
         set_rollback()
         return _provider_error_response(exc)
+    # A service's refusal may name the field it refuses (llm_gateway.admin_locks.AdminLockError).
+    param = getattr(exc, "param", None)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, DjangoPermissionDenied):
@@ -102,6 +104,6 @@ def openai_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, exceptions.ValidationError):
         body = _validation_body(exc.detail)
     else:
-        body = _openai_error(str(exc.detail), _error_type(exc.status_code), code=_code(exc))
+        body = _openai_error(str(exc.detail), _error_type(exc.status_code), param=param, code=_code(exc))
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)

@@ -30,7 +30,7 @@ from llm_gateway.apis.management.serializers.keys import (
 )
 from llm_gateway.apis.management.views import ManagementView, paginate
 from llm_gateway.models import Team, VirtualKey
-from llm_gateway.selectors import team_get, user_get, virtual_key_get, virtual_key_list
+from llm_gateway.selectors import team_get, virtual_key_get, virtual_key_list
 from llm_gateway.services.keys import (
     virtual_key_block,
     virtual_key_create,
@@ -59,8 +59,12 @@ class KeyView(ManagementView):
         return self.target(team_get(team_id=team_id), f"Team {team_id}")
 
     def owner_target(self, user_id: str | None):
-        """Return the user who owns a key; team admins may only name members of their teams."""
-        return self.target(user_get(user_id=user_id), f"User {user_id!r}") if user_id else None
+        """Return the user who owns a key; team admins may only name members of their teams.
+
+        The owner's own budget pays for the key: a team admin must not make another team's user
+        (or the superuser) pay.
+        """
+        return self.user_target(user_id=user_id) if user_id else None
 
 
 class KeyGenerateView(KeyView):
@@ -77,8 +81,14 @@ class KeyGenerateView(KeyView):
         fields = dict(self.body(KeyGenerateRequest).validated_data)
         team = self.team_target(fields.pop("team_id", None) or self.caller.own_team_id)
         user = self.owner_target(fields.pop("user_id", None))
-        key_models_check(models=fields.get("models") or [], team=team)
-        key, secret = virtual_key_create(secret=fields.pop("key", None), team=team, user=user, **fields)
+        key_models_check(models=fields.get("models") or [], aliases=fields.get("aliases") or {}, team=team)
+        key, secret = virtual_key_create(
+            secret=fields.pop("key", None),
+            team=team,
+            user=user,
+            by_team_admin=not self.caller.is_admin,
+            **fields,
+        )
         return Response(KeySecretSerializer(key, context={"secret": secret}).data)
 
 
@@ -88,7 +98,8 @@ class KeyUpdateView(KeyView):
         tags=TAGS,
         summary="Change a key's settings",
         description="`key` names the key by its secret or its token. Absent fields stay as they are; "
-        "null clears a field.",
+        "null clears a field. Team admins may lower, not raise or clear, a limit a gateway admin set "
+        "(`admin_locked`).",
         request=KeyUpdateRequest,
         responses={200: KeySerializer, **ERROR_RESPONSES},
     )
@@ -99,8 +110,13 @@ class KeyUpdateView(KeyView):
             fields["team"] = self.team_target(fields.pop("team_id"))
         if "user_id" in fields:
             fields["user"] = self.owner_target(fields.pop("user_id"))
-        key_models_check(models=fields.get("models", key.models), team=fields.get("team", key.team))
-        return Response(KeySerializer(virtual_key_update(key=key, **fields)).data)
+        key_models_check(
+            models=fields.get("models", key.models),
+            aliases=fields.get("aliases", key.aliases),
+            team=fields.get("team", key.team),
+        )
+        updated = virtual_key_update(key=key, by_team_admin=not self.caller.is_admin, **fields)
+        return Response(KeySerializer(updated).data)
 
 
 class KeyDeleteView(KeyView):
@@ -217,13 +233,15 @@ class KeyBlockView(KeyView):
         operation_id="key_block",
         tags=TAGS,
         summary="Block a key",
-        description="A blocked key is refused with 401 until it is unblocked.",
+        description="A blocked key is refused with 401 until it is unblocked. A key a gateway admin "
+        "blocked stays blocked for its team admins.",
         request=KeyRequest,
         responses={200: OpenApiResponse(KeySerializer), **ERROR_RESPONSES},
     )
     def post(self, request: Request) -> Response:
         key = self.key_target(self.body(KeyRequest).validated_data["key"])
-        return Response(KeySerializer(virtual_key_block(key=key, blocked=self.blocked)).data)
+        blocked = virtual_key_block(key=key, blocked=self.blocked, by_team_admin=not self.caller.is_admin)
+        return Response(KeySerializer(blocked).data)
 
 
 class KeyUnblockView(KeyBlockView):

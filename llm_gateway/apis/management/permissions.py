@@ -4,8 +4,8 @@
 - Team admins (a ``management`` key that belongs to a team; a logged-in user with the admin role in
   a team) manage their own teams only: the teams' keys (generate, update, delete, regenerate, block,
   info, list), members (add, update, delete) and ``/team/info`` and ``/team/list``; on ``/team/update``
-  only the team's alias and metadata. Creating, deleting, blocking teams, and users, customers and
-  models are for gateway admins.
+  only the team's alias and metadata; their teams' customers (``/customer/*``). Creating, deleting,
+  blocking teams, and users and models are for gateway admins.
 - Any valid key may read ``/key/info`` about itself.
 
 Anything outside a caller's teams is refused with 403, whether it exists or not, so a team admin

@@ -2,7 +2,10 @@
 
 Gateway admins manage every team. Team admins read their teams (info, list), manage their members,
 and on /team/update may change only the alias and metadata: budgets, limits, models and blocking are
-for gateway admins, or a team admin could lift their own team's limits.
+for gateway admins, or a team admin could lift their own team's limits. A team admin may add to a
+team only users who already share one of their teams: a key owned by a member spends the member's
+own budget, so enlisting anyone else would spend another tenant's money. There is no invitation
+flow: a gateway admin adds anyone else.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ from llm_gateway.apis.management.serializers.teams import (
     TeamRequest,
     TeamSerializer,
     TeamUpdateRequest,
+    team_aliases_check,
 )
 from llm_gateway.apis.management.views import ManagementView
 from llm_gateway.models import Membership, Team
-from llm_gateway.selectors import membership_get, team_get, team_list, user_get
+from llm_gateway.selectors import membership_get, team_get, team_list
 from llm_gateway.services.teams import (
     membership_delete,
     membership_update,
@@ -49,13 +53,15 @@ class TeamView(ManagementView):
     def team_target(self, team_id: str) -> Team:
         return self.target(team_get(team_id=team_id), f"Team {team_id}")
 
-    def user_found(self, member: dict):
-        """Return the user a member entry names by ``user_id`` or ``user_email`` (404 if none)."""
-        user_id, user_email = member.get("user_id"), member.get("user_email")
-        return self.found(user_get(user_id=user_id, user_email=user_email), f"User {user_id or user_email!r}")
+    def member_target(self, member: dict):
+        """Return the user a member entry names by ``user_id`` or ``user_email``.
+
+        A team admin may name only users who already share one of their teams (ManagementView.user_target).
+        """
+        return self.user_target(user_id=member.get("user_id"), user_email=member.get("user_email"))
 
     def membership_found(self, team: Team, member: dict) -> Membership:
-        user = self.user_found(member)
+        user = self.member_target(member)
         return self.found(
             membership_get(team=team, user=user), f"Member {user.get_username()!r} of this team"
         )
@@ -74,7 +80,7 @@ class TeamNewView(TeamView):
     def post(self, request: Request) -> Response:
         fields = dict(self.body(TeamNewRequest).validated_data)
         members = [
-            (self.user_found(member), member["role"]) for member in fields.pop("members_with_roles", [])
+            (self.member_target(member), member["role"]) for member in fields.pop("members_with_roles", [])
         ]
         team = team_create(team_id=fields.pop("team_id", None), members=members, **fields)
         return Response(TeamSerializer(team).data)
@@ -96,6 +102,11 @@ class TeamUpdateView(TeamView):
     def post(self, request: Request) -> Response:
         fields = dict(self.body(TeamUpdateRequest).validated_data)
         team = self.team_target(fields.pop("team_id"))
+        if "models" in fields or "model_aliases" in fields:
+            team_aliases_check(
+                models=fields.get("models", team.models),
+                model_aliases=fields.get("model_aliases", team.model_aliases),
+            )
         return Response(TeamSerializer(team_update(team=team, **fields)).data)
 
 
@@ -154,14 +165,16 @@ class TeamMemberAddView(TeamView):
         operation_id="team_member_add",
         tags=TAGS,
         summary="Add members to a team",
-        description="`member` is one member or a list; the users must exist (see /user/new).",
+        description="`member` is one member or a list; the users must exist (see /user/new). A team "
+        "admin may add only users who are already members of a team they administer; anyone else "
+        "(existing or not) is a 403.",
         request=TeamMemberAddRequest,
         responses={200: TeamMemberAddResponse, **ERROR_RESPONSES},
     )
     def post(self, request: Request) -> Response:
         fields = self.body(TeamMemberAddRequest).validated_data
         team = self.team_target(fields["team_id"])
-        members = [(self.user_found(member), member["role"]) for member in fields["member"]]
+        members = [(self.member_target(member), member["role"]) for member in fields["member"]]
         memberships = memberships_add(team=team, members=members)
         return Response(TeamMemberAddResponse(team, context={"memberships": memberships}).data)
 

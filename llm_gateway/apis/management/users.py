@@ -49,8 +49,8 @@ class UserNewView(UserView):
         tags=TAGS,
         summary="Create a user",
         description="`user_role` proxy_admin makes a superuser. Unless `auto_create_key` is false, a key "
-        "owned by the user is created too and its secret returned as `key`, this once. The budget and "
-        "limits apply to every key the user owns.",
+        "owned by the user is created too and its secret returned as `key`, this once; it may call the "
+        "`models` given (none without them). The budget and limits apply to every key the user owns.",
         request=UserNewRequest,
         responses={200: UserNewResponse, **ERROR_RESPONSES},
     )
@@ -66,6 +66,7 @@ class UserNewView(UserView):
             is_admin=fields["user_role"] == ADMIN_ROLE,
             teams=teams,
             key_create=fields["auto_create_key"],
+            key_models=fields.get("models") or (),
             **_budget_fields(fields),
         )
         return Response(UserNewResponse(user, context={"key": key, "secret": secret}).data)

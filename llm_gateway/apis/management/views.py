@@ -1,4 +1,9 @@
-"""The base of every management view: who may call, how bodies and queries are read, how targets are found."""
+"""The base of every management view: who may call, how bodies and queries are read, how targets are found.
+
+Every answer carries ``Cache-Control: no-store``: some hold a key's secret (/key/generate,
+/key/regenerate, /user/new), all hold one caller's view of the gateway, and none may be kept by a
+browser or a proxy.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,11 @@ import math
 from typing import Any, TypeVar
 
 from django.db.models import QuerySet
+from django.utils.cache import add_never_cache_headers
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from llm_gateway.apis.management.authentication import (
@@ -15,9 +23,13 @@ from llm_gateway.apis.management.authentication import (
     GatewayKeyAuthentication,
     ManagementCaller,
 )
-from llm_gateway.apis.management.permissions import IsGatewayAdmin
+from llm_gateway.apis.management.permissions import IsGatewayAdmin, team_admin_may_manage
+from llm_gateway.selectors import user_get
 
 Target = TypeVar("Target")
+
+# The one answer a team admin gets for any user outside their teams, whether the user exists or not.
+USER_OUTSIDE_TEAMS = "You may only name users who are members of a team you administer."
 
 
 class ManagementView(APIView):
@@ -29,6 +41,11 @@ class ManagementView(APIView):
     @property
     def caller(self) -> ManagementCaller:
         return self.request.user
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_never_cache_headers(response)
+        return response
 
     def body(self, serializer_class: type[serializers.Serializer], **context: Any) -> serializers.Serializer:
         """Return the request body validated by ``serializer_class`` (400 when it is invalid)."""
@@ -54,6 +71,20 @@ class ManagementView(APIView):
         if obj is None:
             raise NotFound(f"{description} not found.")
         return obj
+
+    def user_target(self, *, user_id: str | None = None, user_email: str | None = None):
+        """Return the user named by ``user_id`` (username) or else ``user_email``.
+
+        Gateway admins may name anyone (404 when there is no such user). A team admin may name only
+        members of the teams they administer: anyone else, another team's user, a superuser or
+        nobody at all, is the same 403, so the answer tells nothing about who exists.
+        """
+        user = user_get(user_id=user_id, user_email=user_email)
+        if self.caller.is_admin:
+            return self.found(user, f"User {user_id or user_email!r}")
+        if user is None or not team_admin_may_manage(self.caller, user):
+            raise PermissionDenied(USER_OUTSIDE_TEAMS)
+        return user
 
     @staticmethod
     def found(obj: Target | None, description: str) -> Target:

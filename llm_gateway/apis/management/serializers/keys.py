@@ -1,7 +1,8 @@
 """Serializers of the /key endpoints, with LiteLLM's JSON names.
 
 The secret of a key is in the response of /key/generate and /key/regenerate only. Everywhere else a
-key is named by its ``token`` (its id, a UUID) and shown by its ``key_name`` (``sk-AbCd...wxYz``).
+key is named by its ``token`` (its id, a UUID) and shown by its ``key_name`` (``sk-...wxYz``, no more
+than 4 characters of the secret).
 Where LiteLLM echoes the key a caller passed (``/key/info``'s ``key``, ``/key/delete``'s
 ``deleted_keys``), this API answers with tokens, so a secret is never sent back.
 """
@@ -28,7 +29,8 @@ from llm_gateway.apis.management.serializers.base import (
 )
 from llm_gateway.budget_durations import next_reset
 from llm_gateway.conf import gateway_setting
-from llm_gateway.crypto import KEY_PREFIX, secrets_equal
+from llm_gateway.crypto import custom_secret_problem, secrets_equal
+from llm_gateway.model_access import aliases_outside, aliases_outside_message
 from llm_gateway.models import Team, VirtualKey
 from llm_gateway.selectors import virtual_key_get_by_secret
 
@@ -143,8 +145,9 @@ class KeyFieldsRequest(RequestSerializer):
 
 
 def _custom_secret_validate(value: str) -> str:
-    if not value.startswith(KEY_PREFIX) or len(value) <= len(KEY_PREFIX):
-        raise serializers.ValidationError(f"A custom key must start with '{KEY_PREFIX}'.")
+    problem = custom_secret_problem(value)
+    if problem is not None:
+        raise serializers.ValidationError(problem)
     master = gateway_setting("MASTER_KEY")
     if (master and secrets_equal(value, master)) or virtual_key_get_by_secret(secret=value) is not None:
         raise serializers.ValidationError("This key is already in use; choose another.")
@@ -230,6 +233,10 @@ class KeySerializer(BudgetOutput):
     allowed_cache_controls = serializers.ListField(child=serializers.CharField())
     expires = serializers.DateTimeField(allow_null=True)
     metadata = serializers.DictField()
+    admin_locked = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Limits a gateway admin set: the key's team admins may tighten them, not lift them.",
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -263,12 +270,15 @@ class KeyDeleteResponse(serializers.Serializer):
     deleted_keys = serializers.ListField(child=serializers.UUIDField(), help_text="Tokens of deleted keys.")
 
 
-def key_models_check(*, models: list[str], team: Team | None) -> None:
-    """Refuse models a key's team does not allow: a key may narrow its team's models, not widen them."""
-    if team is None or not team.models or "*" in team.models or not models:
-        return
-    outside = sorted(set(models) - set(team.models))
+def key_models_check(*, models: list[str], aliases: dict[str, str], team: Team | None) -> None:
+    """Refuse models a key's team does not allow (a key may narrow its team's models, not widen
+    them), and aliases pointing at a model group the key or its team may not use."""
+    if team is not None and team.models and "*" not in team.models and models:
+        outside = sorted(set(models) - set(team.models))
+        if outside:
+            raise serializers.ValidationError(
+                {"models": f"Team '{team.team_alias}' does not allow {', '.join(outside)}."}
+            )
+    outside = aliases_outside(aliases, models, team.models if team is not None else ())
     if outside:
-        raise serializers.ValidationError(
-            {"models": f"Team '{team.team_alias}' does not allow {', '.join(outside)}."}
-        )
+        raise serializers.ValidationError({"aliases": aliases_outside_message(aliases, outside, "this key")})

@@ -6,7 +6,8 @@ without a column (``temperature``, ``drop_params``, ``extra_headers``...) go to 
 come back as they were. ``api_key`` is stored encrypted and never returned: responses show null, or
 the ``os.environ/NAME`` reference when the key is read from the environment. Other credentials
 (``aws_secret_access_key``, an ``Authorization`` header...) cannot be stored in clear, so they are
-refused unless given as ``os.environ/NAME`` references.
+refused unless given as ``os.environ/NAME`` references. A reference may name only a variable a
+deployment may read (``llm_gateway.env_references``); any other is refused with 400 naming the field.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from llm_gateway.apis.management.serializers.base import (
     json_text_validate,
     limit_field,
 )
+from llm_gateway.env_references import env_reference_refusal, env_references_refused
 from llm_gateway.models import Deployment
 from llm_gateway.selectors import deployment_get
 from providers.credentials import ENV_REFERENCE_PREFIX
@@ -72,7 +74,13 @@ class LitellmParamsRequest(RequestSerializer):
         known = {name: value for name, value in data.items() if name in self.fields}
         extra = {name: value for name, value in data.items() if name not in self.fields}
         errors = {}
+        for name, value in data.items():
+            refused = env_references_refused(value)
+            if refused:
+                errors[name] = [env_reference_refusal(refused)]
         for name, value in extra.items():
+            if name in errors:
+                continue
             if SECRET_PARAM.search(name) and value is not None and not _is_env_reference(value):
                 errors[name] = [
                     "Credentials other than api_key are not stored in clear; use 'os.environ/NAME'."
@@ -80,7 +88,7 @@ class LitellmParamsRequest(RequestSerializer):
         headers = extra.get("extra_headers")
         if headers is not None and not isinstance(headers, dict):
             errors["extra_headers"] = ["Expected an object of header names to values."]
-        elif headers:
+        elif headers and "extra_headers" not in errors:
             secret = [name for name, value in headers.items() if SECRET_HEADER.search(name)]
             if secret and not all(_is_env_reference(headers[name]) for name in secret):
                 errors["extra_headers"] = [

@@ -23,6 +23,7 @@ from llm_gateway.apis.management.serializers.base import (
     money_field,
 )
 from llm_gateway.apis.management.serializers.keys import KeySerializer
+from llm_gateway.model_access import aliases_outside, aliases_outside_message
 from llm_gateway.models import Membership
 
 ROLES_IN = {
@@ -93,10 +94,24 @@ class TeamFieldsRequest(RequestSerializer):
     null_means = {"models": [], "model_aliases": {}, "budget_duration": "", "blocked": False, "metadata": {}}
 
 
+def team_aliases_check(*, models: list[str], model_aliases: dict[str, str]) -> None:
+    """Refuse model aliases pointing at a model group the team may not use."""
+    outside = aliases_outside(model_aliases, models)
+    if outside:
+        raise serializers.ValidationError(
+            {"model_aliases": aliases_outside_message(model_aliases, outside, "this team")}
+        )
+
+
 class TeamNewRequest(TeamFieldsRequest):
     team_alias = serializers.CharField(max_length=200)
     team_id = serializers.UUIDField(required=False, allow_null=True, help_text="Default: a new UUID.")
     members_with_roles = serializers.ListField(child=MemberRequest(), required=False, max_length=1000)
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        team_aliases_check(models=attrs.get("models") or [], model_aliases=attrs.get("model_aliases") or {})
+        return attrs
 
 
 class TeamUpdateRequest(TeamFieldsRequest):

@@ -3,8 +3,8 @@
 A user is a Django account: LiteLLM's ``user_id`` is the username, ``user_email`` the email, and
 ``user_role`` either ``proxy_admin`` (a superuser, who may use the admin) or ``internal_user``.
 A user's budget, rate limits, blocked flag and metadata are their ``UserBudget`` row, shown flat as
-LiteLLM does. LiteLLM's per-user models and other key defaults have no home here: sending them is a
-400 naming the field.
+LiteLLM does. On /user/new, ``models`` are the new key's (none when not given); LiteLLM's other
+per-user key defaults have no home here: sending them is a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from llm_gateway.apis.management.serializers.base import (
     id_list_field,
     limit_field,
     metadata_field,
+    models_field,
     money_field,
     money_output,
     page_field,
@@ -73,6 +74,9 @@ class UserNewRequest(UserBudgetFieldsRequest):
     )
     auto_create_key = serializers.BooleanField(
         default=True, help_text="Also create a key owned by the user (LiteLLM's default)."
+    )
+    models = models_field(
+        help_text="Models the new key may call (\"*\" for all). Without any, it may call none."
     )
 
     def validate_user_id(self, value: str | None) -> str | None:
