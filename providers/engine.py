@@ -18,7 +18,7 @@ import orjson
 from providers import transport
 from providers.exceptions import APIError, BadGatewayError
 from providers.registry import ProviderSpec
-from providers.upstream import Operation, ResolvedDeployment, StreamState
+from providers.upstream import Operation, ResolvedDeployment, SSEEvent, StreamState
 
 MOCK_OPTIONS = frozenset({"mock_response", "mock_timeout", "mock_delay"})
 
@@ -163,6 +163,22 @@ class AsyncChunkSource:
             self._close()
 
 
+def _parsed(
+    spec: ProviderSpec, operation: Operation, state: StreamState, event: SSEEvent
+) -> list[dict[str, Any]]:
+    """Return the chunks of one stream event; an event the adapter cannot read is the upstream's fault."""
+    try:
+        return spec.adapter.parse_stream_event(operation, state, event)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
+        # Not JSON (``data: {not json``), or JSON of another shape than the provider documents.
+        deployment = state.deployment
+        raise BadGatewayError(
+            f"The upstream sent a malformed stream event: {event.data[:200]!r}",
+            provider=deployment.provider,
+            model=deployment.model,
+        ) from error
+
+
 def _stamped(chunks, state: StreamState):
     for chunk in chunks:
         chunk["created"] = chunk.get("created") or state.created
@@ -190,7 +206,7 @@ def open_stream(
     def chunks() -> Iterator[dict[str, Any]]:
         try:
             for event in stream.events():
-                for chunk in adapter.parse_stream_event(operation, state, event):
+                for chunk in _parsed(spec, operation, state, event):
                     chunk["created"] = chunk.get("created") or state.created
                     yield chunk
                 if state.finished:
@@ -227,12 +243,18 @@ async def aopen_stream(
         try:
             async for events in stream.event_batches():
                 batch = []
-                for event in events:
-                    for chunk in adapter.parse_stream_event(operation, state, event):
-                        chunk["created"] = chunk.get("created") or state.created
-                        batch.append(chunk)
-                    if state.finished:
-                        break
+                try:
+                    for event in events:
+                        for chunk in _parsed(spec, operation, state, event):
+                            chunk["created"] = chunk.get("created") or state.created
+                            batch.append(chunk)
+                        if state.finished:
+                            break
+                except APIError:
+                    # What came before the failure in the same read was generated: deliver it first.
+                    if batch:
+                        yield batch
+                    raise
                 if batch:
                     yield batch
                 if state.finished:

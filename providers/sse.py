@@ -2,7 +2,8 @@
 
 Spec: https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
 Lines end in LF, CRLF or CR; ``data:`` lines of one event are joined with LF; a blank line ends the
-event; lines starting with ``:`` are comments (keep-alives).
+event; lines starting with ``:`` are comments (keep-alives). The stream is UTF-8 decoded with
+replacement, as the spec's "UTF-8 decode" does: an invalid byte becomes U+FFFD, not an exception.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ class SSEDecoder:
                 continue
             if raw.startswith(b"data:"):  # most lines: decoded without the general parse
                 value = raw[6:] if raw[5:6] == b" " else raw[5:]
-                self._data.append(value.decode("utf-8"))
+                self._data.append(value.decode("utf-8", "replace"))
                 continue
-            event = self._line(raw.decode("utf-8"))
+            event = self._line(raw.decode("utf-8", "replace"))
             if event is not None:
                 events.append(event)
         return events

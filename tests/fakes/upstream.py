@@ -47,6 +47,9 @@ class Reply:
     sse: list[str | tuple[str, str]] | None = None
     event_delay: float = 0.0
     drop_after: int | None = None
+    # Bytes of an event stream sent as they are in one write, after any ``sse`` events: a client reads
+    # them together.
+    raw_sse: bytes | None = None
     # How many ``sse`` events have been written so far; tests read it to know where a stream is.
     sent: int = 0
 
@@ -128,7 +131,7 @@ class FakeUpstream:
         reply = self._script.popleft() if self._script else self._default(recorded)
         if reply.delay:
             await asyncio.sleep(reply.delay)
-        if reply.sse is not None:
+        if reply.sse is not None or reply.raw_sse is not None:
             return await self._stream(request, reply, recorded)
         body = reply.body if reply.body is not None else orjson.dumps(reply.json)
         headers = {"Content-Type": "application/json", **reply.headers}
@@ -160,6 +163,8 @@ class FakeUpstream:
                 reply.sent = count + 1
                 if reply.event_delay:
                     await asyncio.sleep(reply.event_delay)
+            if reply.raw_sse is not None:
+                await response.write(reply.raw_sse)
             await response.write_eof()
         except ConnectionResetError:  # the client closed the connection: the next write fails
             recorded.client_disconnected = True

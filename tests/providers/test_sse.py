@@ -51,3 +51,9 @@ def test_it_flushes_a_final_event_without_a_blank_line():
 
 def test_data_without_a_space_after_the_colon_is_kept_whole():
     assert _decode_in_pieces(b"data:{}\n\n", 4) == [SSEEvent(data="{}")]
+
+
+def test_bytes_that_are_not_utf8_become_replacement_characters():
+    stream = b"data: caf\xe9\n\nevent: \xff\ndata: ok\n\n"
+
+    assert _decode_in_pieces(stream, 3) == [SSEEvent(data="caf\ufffd"), SSEEvent(data="ok", event="\ufffd")]
