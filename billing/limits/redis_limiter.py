@@ -49,6 +49,8 @@ def limiter_prefix(gateway_prefix: str) -> str:
 DEFAULT_PREFIX = limiter_prefix("llm_gateway")
 DEFAULT_LEASE_SECONDS = 900.0
 BUDGET_GRACE_SECONDS = 86_400  # a period's counter outlives the period by a day, for late settles
+# The 503's Retry-After while Redis is away: short, a restarted Redis serves again at once.
+UNREACHABLE_RETRY_SECONDS = 1.0
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
 
@@ -154,7 +156,9 @@ class RedisLimiter:
         except redis.exceptions.RedisError as error:
             logger.error("The limiter cannot reach Redis; refusing request %s: %s", plan.request_id, error)
             raise ServiceUnavailableError(
-                "Budgets and rate limits cannot be checked right now; try again shortly."
+                "Budgets and rate limits cannot be checked right now; try again shortly.",
+                code="limits_unavailable",
+                retry_after=UNREACHABLE_RETRY_SECONDS,
             ) from error
         return _verdict(plan, reply)
 

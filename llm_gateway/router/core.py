@@ -13,7 +13,9 @@
    retried, on another deployment of the tier when there is one (immediately) or on the same one
    after a backoff that honours ``Retry-After``, up to what ``num_retries`` / the retry policy
    allows for that error; deployments that failed this request are skipped while others remain, so
-   retries walk down the tiers.
+   retries walk down the tiers. A deployment the upstream refuses outright (401, 403, 404: a revoked
+   key, a deleted deployment) says nothing about the others: the request moves on to one it has not
+   tried whatever ``num_retries`` and ``disable_cooldowns`` say, as LiteLLM does.
 4. When the group gives up, the fallbacks for that error are tried in order, each as a group of its
    own (with its own retries); a fallback the caller may not use is skipped. ``total_timeout``
    bounds the whole, and each attempt's timeout is cut to what is left of it.
@@ -44,6 +46,7 @@ from llm_gateway.router.stats import stats
 from llm_gateway.router.strategies import STRATEGIES, PickContext
 from providers.exceptions import (
     APIError,
+    AuthenticationError,
     ContextWindowExceededError,
     NotFoundError,
     PermissionDeniedError,
@@ -55,6 +58,8 @@ from providers.upstream import DEFAULT_TIMEOUT, ResolvedDeployment
 
 T = TypeVar("T")
 Attempt = Callable[[DeploymentSnapshot, ResolvedDeployment], Awaitable[T]]
+# The upstream refuses this deployment (its key, its permissions, its model), not the request.
+DEPLOYMENT_REFUSED = (AuthenticationError, PermissionDeniedError, NotFoundError)
 
 
 class _Refused(Exception):
@@ -131,10 +136,14 @@ class Route:
                 code="deployment_misconfigured",
             )
         failed: set[str] = set()
+        refused: set[str] = set()  # failed with DEPLOYMENT_REFUSED: retried only when nothing else is left
         retried = 0
+        candidates: list[DeploymentSnapshot] | None = None
         while True:
-            candidates = await self._candidates(group, deployments, failed)
+            if candidates is None:
+                candidates = await self._candidates(group, deployments, failed, refused)
             deployment = await self._pick(group, candidates)
+            candidates = None
             upstream = self._upstream(deployment)
             stats.started(deployment.model_id)
             began = self.attempt_began = time.monotonic()
@@ -146,6 +155,14 @@ class Route:
                     raise _Refused(error) from None
                 await self._failed(deployment, error, time.monotonic() - began, alone=len(deployments) == 1)
                 failed.add(deployment.model_id)
+                if isinstance(error, DEPLOYMENT_REFUSED):
+                    refused.add(deployment.model_id)
+                    # Not a retry of a flaky call: it uses none of num_retries, each step leaves one
+                    # deployment behind, and it is counted in the retries the caller is told of.
+                    candidates = await self._untried_candidates(group, deployments, failed, refused)
+                    if candidates:
+                        self.retries += 1
+                        continue
                 if retried >= self.settings.retries_for(group, error):
                     raise
                 others = any(d.model_id not in failed for d in deployments)
@@ -211,7 +228,7 @@ class Route:
         return upstream if upstream.timeout == timeout else dataclasses.replace(upstream, timeout=timeout)
 
     async def _candidates(
-        self, group: str, deployments: Sequence[DeploymentSnapshot], failed: set[str]
+        self, group: str, deployments: Sequence[DeploymentSnapshot], failed: set[str], refused: set[str]
     ) -> list[DeploymentSnapshot]:
         cooling = await cooldowns().active() if not self.settings.disable_cooldowns else {}
         usable = [deployment for deployment in deployments if deployment.model_id not in cooling]
@@ -228,9 +245,23 @@ class Route:
             usable = [d for d in usable if d.health_status != "unhealthy"] or usable
         if self.settings.enable_pre_call_checks:
             usable = self._fitting(group, usable)
-        untried = [deployment for deployment in usable if deployment.model_id not in failed] or usable
+        # Untried deployments first; then any but those that refused this request outright.
+        untried = [d for d in usable if d.model_id not in failed]
+        untried = untried or [d for d in usable if d.model_id not in refused] or usable
         tier = min(deployment.order for deployment in untried)
         return [deployment for deployment in untried if deployment.order == tier]
+
+    async def _untried_candidates(
+        self, group: str, deployments: Sequence[DeploymentSnapshot], failed: set[str], refused: set[str]
+    ) -> list[DeploymentSnapshot] | None:
+        """Return the next candidates if none of them failed this request already, else None."""
+        if self._time_left() == 0:
+            return None
+        try:
+            candidates = await self._candidates(group, deployments, failed, refused)
+        except (ServiceUnavailableError, ContextWindowExceededError):
+            return None  # every other deployment cools down or is too small: the last error stands
+        return candidates if all(d.model_id not in failed for d in candidates) else None
 
     def _fitting(self, group: str, deployments: list[DeploymentSnapshot]) -> list[DeploymentSnapshot]:
         """Return the deployments whose context window holds the prompt (counted only if it may not)."""

@@ -404,3 +404,68 @@ async def test_a_deployment_the_health_task_finds_unhealthy_is_skipped(upstream,
     assert counts["unhealthy"] == 1
     assert answers == {"well"}
     assert requests_to(upstream, "sick") == []
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+@pytest.mark.parametrize("disable_cooldowns", [False, True])
+async def test_a_deployment_the_upstream_refuses_is_passed_over_without_num_retries(
+    upstream, secret, status, disable_cooldowns
+):
+    await deployment_on(upstream, "revoked", order=1)
+    await deployment_on(upstream, "healthy", order=2)
+    await router_settings_set(num_retries=0, disable_cooldowns=disable_cooldowns)
+    upstream.override("^/revoked/", failing(status, "Incorrect API key provided: sk-upstream-key."))
+
+    response = await chat(AsyncClient(), secret)
+
+    assert response.status_code == 200
+    assert answered_by(response) == "healthy"
+    assert response["x-litellm-attempted-retries"] == "1"
+    assert len(requests_to(upstream, "revoked")) == 1
+
+
+async def test_when_every_deployment_refuses_the_caller_gets_the_last_error_without_the_key(upstream, secret):
+    await deployment_on(upstream, "first", order=1)
+    await deployment_on(upstream, "second", order=2)
+    await router_settings_set(num_retries=0, disable_cooldowns=True)
+    # OpenAI's 401 quotes the key it was given.
+    upstream.override("^/", failing(401, "Incorrect API key provided: sk-upstream-key."))
+
+    response = await chat(AsyncClient(), secret)
+
+    assert response.status_code == 401
+    error = orjson.loads(response.content)["error"]
+    assert error["message"].startswith("openai/model-second: Incorrect API key provided")
+    assert b"sk-upstream-key" not in response.content
+    assert response["x-litellm-attempted-retries"] == "1"
+    assert len(requests_to(upstream, "first")) == len(requests_to(upstream, "second")) == 1
+
+
+async def test_a_refusal_uses_none_of_the_retries_the_next_deployment_may_need(upstream, secret):
+    await deployment_on(upstream, "revoked", order=1)
+    await deployment_on(upstream, "flaky", order=2)
+    await router_settings_set(num_retries=1, disable_cooldowns=True)
+    upstream.override("^/revoked/", failing(401, "Incorrect API key provided."))
+    upstream.override("^/flaky/", failing_times(1, failing(500, "hiccup", **{"Retry-After": "0"})))
+
+    response = await chat(AsyncClient(), secret)
+
+    assert response.status_code == 200
+    assert answered_by(response) == "flaky"
+    assert response["x-litellm-attempted-retries"] == "2"
+    # The retry went to the flaky deployment again, not back to the one that refused the request.
+    assert len(requests_to(upstream, "revoked")) == 1 and len(requests_to(upstream, "flaky")) == 2
+
+
+@pytest.mark.parametrize("status", [400, 422])
+async def test_a_request_the_upstream_rejects_is_not_passed_to_another_deployment(upstream, secret, status):
+    await deployment_on(upstream, "a", order=1)
+    await deployment_on(upstream, "b", order=2)
+    await router_settings_set(num_retries=0, disable_cooldowns=True)
+    upstream.override("^/a/", lambda _: Reply(status=status, json={"error": {"message": "bad"}}))
+
+    response = await chat(AsyncClient(), secret)
+
+    assert response.status_code == status
+    assert response["x-litellm-attempted-retries"] == "0"
+    assert requests_to(upstream, "b") == []
