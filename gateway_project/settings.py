@@ -342,6 +342,13 @@ GATEWAY = {
     "SECRET_KEY_FILE": _secret_key_file,
     # Port `manage.py start` listens on unless --port says otherwise.
     "PORT": env_int("PORT", 8000),
+    # The HTTP server (`manage.py serve` and `start`; their options override these): seconds an idle
+    # kept-alive connection stays open, seconds a request's head and then its body may take to arrive
+    # (a stalled one gets a 408; 0 waits forever), and connections per worker past which requests get
+    # a 503 (0: no limit).
+    "KEEP_ALIVE_SECONDS": env_float("GATEWAY_KEEP_ALIVE_SECONDS", 5.0),
+    "REQUEST_READ_TIMEOUT_SECONDS": env_float("GATEWAY_REQUEST_READ_TIMEOUT_SECONDS", 30.0),
+    "MAX_CONNECTIONS": env_int("GATEWAY_MAX_CONNECTIONS", 1000),
     # Serve /static/ from the ASGI app (the admin's CSS under uvicorn). Production puts a web
     # server or CDN in front of `collectstatic` output instead.
     "SERVE_STATIC": env_bool("GATEWAY_SERVE_STATIC", _embedded),

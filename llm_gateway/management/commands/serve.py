@@ -12,9 +12,53 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from llm_gateway.conf import gateway_setting
+from llm_gateway.http_protocol import server_limits
 from llm_gateway.log_buffer import uvicorn_log_config
 from llm_gateway.management.commands.import_config import report_print
 from llm_gateway.services.config_import import ConfigImportError, config_import
+
+
+def server_limit_arguments_add(parser: CommandParser) -> None:
+    """Add the options for the server's timeouts and connection limit (defaults from the settings)."""
+    parser.add_argument(
+        "--timeout-keep-alive",
+        type=float,
+        default=gateway_setting("KEEP_ALIVE_SECONDS"),
+        help=(
+            "Seconds an idle kept-alive connection stays open (default: GATEWAY_KEEP_ALIVE_SECONDS, else 5)."
+        ),
+    )
+    parser.add_argument(
+        "--request-read-timeout",
+        type=float,
+        default=gateway_setting("REQUEST_READ_TIMEOUT_SECONDS"),
+        help=(
+            "Seconds a request's head, then its body, may take to arrive before a 408 closes the "
+            "connection; 0 waits forever (default: GATEWAY_REQUEST_READ_TIMEOUT_SECONDS, else 30)."
+        ),
+    )
+    parser.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=gateway_setting("MAX_CONNECTIONS"),
+        help=(
+            "Connections (or requests in flight) per worker past which requests get a JSON 503; 0 for "
+            "no limit (default: GATEWAY_MAX_CONNECTIONS, else 1000)."
+        ),
+    )
+
+
+def server_limits_of(options: dict) -> dict:
+    """Return the uvicorn.run() arguments for the options server_limit_arguments_add() added."""
+    if options["timeout_keep_alive"] <= 0 or options["request_read_timeout"] < 0:
+        raise CommandError("--timeout-keep-alive must be above 0 and --request-read-timeout at least 0.")
+    if options["limit_concurrency"] < 0:
+        raise CommandError("--limit-concurrency must be at least 0.")
+    return server_limits(
+        keep_alive=options["timeout_keep_alive"],
+        read_timeout=options["request_read_timeout"],
+        max_connections=options["limit_concurrency"],
+    )
 
 
 def cpu_count() -> int:
@@ -52,6 +96,7 @@ class Command(BaseCommand):
             default=30,
             help="Seconds a stopping worker lets open requests and streams finish (default 30).",
         )
+        server_limit_arguments_add(parser)
 
     def handle(
         self,
@@ -67,6 +112,7 @@ class Command(BaseCommand):
     ) -> None:
         if workers < 1:
             raise CommandError("--workers must be at least 1.")
+        limits = server_limits_of(options)
         if port is None:
             port = gateway_setting("PORT")
         if config:
@@ -84,9 +130,9 @@ class Command(BaseCommand):
             port=port,
             workers=workers,
             loop="uvloop" if importlib.util.find_spec("uvloop") else "auto",
-            http="httptools" if importlib.util.find_spec("httptools") else "auto",
             log_config=uvicorn_log_config(),
             log_level=log_level,
             access_log=not no_access_log,
             timeout_graceful_shutdown=graceful_timeout,
+            **limits,
         )

@@ -18,6 +18,7 @@ from billing.services.workers import celery_worker_running
 from llm_gateway.conf import gateway_setting
 from llm_gateway.log_buffer import uvicorn_log_config
 from llm_gateway.management.commands.import_config import report_print
+from llm_gateway.management.commands.serve import server_limit_arguments_add, server_limits_of
 from llm_gateway.services.bootstrap import (
     DEMO_MODEL_NAME,
     AdminCredentials,
@@ -49,10 +50,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-worker", action="store_true", help="Do not start the Celery worker and beat (run your own)."
         )
+        server_limit_arguments_add(parser)
 
     def handle(self, *args, host: str, port: int | None, no_serve: bool, no_worker: bool, **options) -> None:
         if port is None:
             port = gateway_setting("PORT")
+        limits = server_limits_of(options)
         base_url = self._base_url(host, port)
         bootstrap_database_migrate()
         self._config_import()
@@ -73,9 +76,9 @@ class Command(BaseCommand):
                 port=port,
                 workers=1,
                 loop="uvloop" if importlib.util.find_spec("uvloop") else "auto",
-                http="httptools" if importlib.util.find_spec("httptools") else "auto",
                 log_config=uvicorn_log_config(),
                 log_level="info",
+                **limits,
             )
 
     def _config_import(self) -> None:
