@@ -22,7 +22,7 @@ from bench.servers import Pinning
 
 PART = "workers"
 SCENARIO = "c32"
-TARGET_RATIO = 1.7  # issue 6: two workers on two cores, against one worker on one
+TARGET_RATIO = 1.7  # the target: two workers on two cores, against one worker on one
 WORKER_COUNTS = (1, 2)
 
 

@@ -6,11 +6,11 @@ executor, and a new thread, of their own; leaving the context starts one more th
 runs the ``request_started`` receivers in that thread, and after the response runs
 ``response.close()`` there too (which sends ``request_finished``). That is three thread hops and two
 thread starts per request: measured with py-spy, about 45% of the CPU of a minimal pass-through, and
-the gateway's own request cost more than halved without them (issue 6). The inference views are
-async from end to end and make no database query in steady state (DESIGN §3 rules 1-3), so this
+the gateway's own request cost more than halved without them. The inference views are
+async from end to end and make no database query in steady state, so this
 handler keeps only what they need from it:
 
-- The view runs with no middleware (sessions, CSRF, messages, authentication: DESIGN §3 rule 2), the
+- The view runs with no middleware (sessions, CSRF, messages, authentication), the
   body is read into memory once, and a client that disconnects cancels the view, as Django does (a
   stream's upstream request is closed with it).
 - No ``ThreadSensitiveContext``: the rare thread-sensitive call an inference request makes (the

@@ -1,4 +1,4 @@
-"""The ledger writer: how the request path hands its UsageRecord to the ledger (DESIGN §3 rule 6).
+"""The ledger writer: how the request path hands its UsageRecord to the ledger, never blocking the response.
 
 ``ledger_writer()`` returns this process's writer, chosen once from the settings: with REDIS_URL
 the records go to a Redis stream (crash-safe: ``write`` returns once Redis holds the record, and

@@ -2,7 +2,8 @@
 
 Every rollup selector takes an inclusive range of UTC days and ``team_ids``: the teams whose spend
 the reader may see, or None for every team (gateway admins, finance). Dashboards and reports read
-``SpendRollup`` only (DESIGN §4). The ledger is read page by page for request logs, and, bounded by
+``SpendRollup`` only, never scanning the ledger. The ledger is read page by page for request logs,
+and, bounded by
 ``LATENCY_SAMPLE_SIZE`` rows, for latency percentiles, which sums cannot give.
 
 Ledger and rollup rows name teams, keys and users by plain ids; the ``*_labels`` selectors turn them

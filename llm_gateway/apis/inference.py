@@ -1,6 +1,6 @@
 """The OpenAI-compatible endpoints: chat, completions, embeddings, images, models.
 
-Plain async views on the hot path (DESIGN §3): the body is parsed once with orjson, the caller and
+Plain async views on the hot path: the body is parsed once with orjson, the caller and
 the deployment come from in-process snapshots, the upstream call goes through the provider engine's
 pooled aiohttp client, and responses are built from bytes. Streams are forwarded chunk by chunk as
 they arrive; when the client goes away, Django cancels the response and the upstream request is
@@ -288,7 +288,7 @@ async def _sse(
         if answer.first_batch is not None:
             yield _events(answer.first_batch, tap)
             # What one upstream read brought goes out in one write: per-event writes cost the
-            # server about 7 us each (issue 6 profile), and spaced-out events are still sent at once.
+            # server about 7 us each (profiled with py-spy), and spaced-out events are still sent at once.
             async for batch in source.batches():
                 yield _events(batch, tap)
         meter.upstream_finished(answer.since)

@@ -1,4 +1,4 @@
-"""Changes reach the hot path's in-process snapshots within a bounded time (DESIGN §3 rule 3).
+"""Changes reach the hot path's in-process snapshots within a bounded time (a few seconds).
 
 Each gateway process serves keys and deployments from memory and checks a shared generation counter
 every CONFIG_REFRESH_SECONDS (0.2 s here). Changes are made from another process (``run_python``),
@@ -23,7 +23,7 @@ from tests.e2e.gateway_process import GatewayProcess
 from tests.fakes.openai_responses import install_openai_routes
 from tests.fakes.upstream import FakeUpstream
 
-REFRESH_BOUND = 5.0  # seconds; "a few seconds" in DESIGN §3, against a 0.2 s refresh interval
+REFRESH_BOUND = 5.0  # seconds; "a few seconds" as the README promises, against a 0.2 s refresh interval
 MESSAGES = [{"role": "user", "content": "Hello"}]
 
 

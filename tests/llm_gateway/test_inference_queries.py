@@ -1,4 +1,4 @@
-"""The inference path makes no database query in steady state (DESIGN §3 rule 3).
+"""The inference path makes no database query in steady state: it reads in-process snapshots.
 
 The requests go through Django's ``AsyncClient``, i.e. the full middleware stack, while production
 serves these paths with the middleware-free ``InferenceHandler``. None of those middlewares queries
